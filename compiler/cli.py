@@ -1,0 +1,85 @@
+"""The `dlc` command line. Imports no framework: backends are loaded by the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from .errors import DlError
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def register(function):
+        COMMANDS[name] = function
+        return function
+
+    return register
+
+
+@command("check")
+def run_check(args: argparse.Namespace) -> int:
+    from .frontend import load
+    from .summary import as_json, table
+
+    failed, reports = False, []
+    for path in args.files:
+        try:
+            graphs = load(path)
+        except DlError as error:
+            failed = True
+            print(error.render(), file=sys.stderr)
+            continue
+        for graph in graphs:
+            reports.append(as_json(graph) if args.json else table(graph))
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    else:
+        print("\n\n".join(reports))
+    return 1 if failed else 0
+
+
+@command("ir")
+def run_ir(args: argparse.Namespace) -> int:
+    from .frontend import load
+    from .printer import print_ir
+
+    for graph in load(args.file):
+        print(print_ir(graph))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlc", description="Compile .dl neural-network specs to PyTorch, Keras and ONNX."
+    )
+    parser.add_argument("--version", action="version", version=f"dlc {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="parse, elaborate and shape-check .dl files; print summaries")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--json", action="store_true", help="print one JSON list with an object per model")
+
+    ir = commands.add_parser("ir", help="print the elaborated IR of a .dl file")
+    ir.add_argument("file", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except DlError as error:
+        print(error.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

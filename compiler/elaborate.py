@@ -1,0 +1,360 @@
+"""Elaboration: surface syntax to IR graphs (blocks inlined, repeats unrolled, labels scoped, shapes inferred)."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import syntax as s
+from .argkinds import Int, bind
+from .errors import DlArgumentError, DlError, DlNameError, DlShapeError, DlSyntaxError, Span, did_you_mean
+from .ir import Graph, Node, Value, show_shape
+from .ops import FLOAT_DTYPES, INT_DTYPES, REGISTRY, OpSpec, ShapeProblem, TensorType
+from .values import CallValue, Located, Symbol, describe
+
+DTYPES = FLOAT_DTYPES + INT_DTYPES
+MAX_LAYERS = 1_000_000
+BLOCK_INPUT = "in"
+
+
+def evaluate(expr: s.Expr, env: dict[str, object]) -> object:
+    """An expression's value; bare names are block parameters when bound, otherwise Symbols."""
+    match expr:
+        case s.Number(value) | s.String(value) | s.Bool(value):
+            return value
+        case s.Name(id, span):
+            return env[id] if id in env else Symbol(id, span)
+        case s.TupleExpr(items):
+            return tuple(evaluate(i, env) for i in items)
+        case s.ListExpr(items):
+            return [evaluate(i, env) for i in items]
+        case s.Neg(operand, span):
+            return -_number(evaluate(operand, env), operand.span, env)
+        case s.BinOp(op, left, right, span):
+            a = _number(evaluate(left, env), left.span, env)
+            b = _number(evaluate(right, env), right.span, env)
+            return arithmetic(op, a, b, span, right.span)
+        case s.Call():
+            return call_value(expr, env)
+    raise AssertionError(f"unknown expression {expr!r}")
+
+
+def arithmetic(op: str, a: int | float, b: int | float, span: Span, right: Span) -> int | float:
+    if op in ("/", "//") and b == 0:
+        raise DlArgumentError("division by zero", right)
+    try:
+        result = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}.get(
+            op, operator.floordiv
+        )(a, b)
+    except OverflowError:
+        result = math.inf
+    if isinstance(result, float) and not math.isfinite(result):
+        raise DlArgumentError("number out of range", span)
+    return result
+
+
+def _number(value: object, span: Span, env: dict[str, object]) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        hint = None
+        if isinstance(value, Symbol):
+            hint = did_you_mean(value.name, env) or (
+                f"block parameters here: {', '.join(env)}"
+                if env
+                else "arithmetic works on numbers and block parameters"
+            )
+        raise DlArgumentError(f"arithmetic needs numbers, got {describe(value)}", span, hint)
+    return value
+
+
+def call_value(call: s.Call, env: dict[str, object]) -> CallValue:
+    positional, keyword = [], []
+    for arg in call.args:
+        located = Located(evaluate(arg.value, env), arg.value.span)
+        if arg.name is None:
+            if keyword:
+                raise DlSyntaxError("a positional argument cannot follow a keyword argument", arg.span)
+            positional.append(located)
+        else:
+            keyword.append((arg.name, located))
+    return CallValue(call.callee, tuple(positional), tuple(keyword), call.span, call.callee_span)
+
+
+@dataclass
+class Scope:
+    """Labels visible to a run of statements; a repeat pass opens a child scope, a block use a fresh one."""
+
+    parent: Scope | None = None
+    labels: dict[str, Value] = field(default_factory=dict)
+
+    def lookup(self, name: str) -> Value | None:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.labels:
+                return scope.labels[name]
+            scope = scope.parent
+        return None
+
+    def visible(self) -> Iterator[str]:
+        scope: Scope | None = self
+        while scope is not None:
+            yield from scope.labels
+            scope = scope.parent
+
+
+def _labels_in(stmts) -> Iterator[str]:
+    for stmt in stmts:
+        if isinstance(stmt, s.LayerStmt) and stmt.label:
+            yield stmt.label
+        elif isinstance(stmt, s.RepeatStmt):
+            yield from _labels_in(stmt.body)
+
+
+class ModelBuilder:
+    """Builds one model's graph; holds layer naming state and the block call stack."""
+
+    def __init__(self, model: s.ModelDecl, blocks: dict[str, s.BlockDecl], reserved: set[str]):
+        self.model = model
+        self.blocks = blocks
+        self.reserved = reserved
+        self.nodes: list[Node] = []
+        self.taken: set[str] = set()
+        self.counters: dict[str, int] = {}
+        self.label_uses: dict[str, int] = {}
+        self.block_stack: list[str] = []
+
+    # naming
+    def auto_name(self, spec: OpSpec) -> str:
+        base = spec.default_name
+        index = self.counters.get(base, 0)
+        while (name := base if index == 0 else f"{base}_{index}") in self.taken or name in self.reserved:
+            index += 1
+        self.counters[base] = index + 1
+        return name
+
+    def label_name(self, label: str, span: Span) -> str:
+        uses = self.label_uses.get(label, 0)
+        while (name := label if uses == 0 else f"{label}_{uses}") in self.taken:
+            if uses == 0:
+                raise DlNameError(f"label '{label}' is already the name of an input or layer", span)
+            uses += 1
+        self.label_uses[label] = uses + 1
+        return name
+
+    # statements
+    def run(self, stmts, scope: Scope, env: dict[str, object], stream: Value) -> Value:
+        for stmt in stmts:
+            if isinstance(stmt, s.FromStmt):
+                stream = self.resolve(stmt.name, stmt.span, scope)
+            elif isinstance(stmt, s.RepeatStmt):
+                count = Int(low=0, high=100_000).convert(evaluate(stmt.count, env), stmt.count.span, "repeat count")
+                for _ in range(count):
+                    stream = self.run(stmt.body, Scope(scope), env, stream)
+            else:
+                stream = self.layer(stmt, scope, env, stream)
+        return stream
+
+    def resolve(self, name: str, span: Span, scope: Scope) -> Value:
+        value = scope.lookup(name)
+        if value is None:
+            visible = list(scope.visible())
+            hint = did_you_mean(name, visible) or (
+                f"labels here: {', '.join(visible)}" if visible else "label a layer first: `skip: Dense(8)`"
+            )
+            raise DlNameError(f"unknown label '{name}'", span, hint)
+        return value
+
+    def layer(self, stmt: s.LayerStmt, scope: Scope, env: dict[str, object], stream: Value) -> Value:
+        call = stmt.call
+        if call.callee in self.blocks:
+            output = self.use_block(call, env, stream)
+        elif call.callee in REGISTRY:
+            output = self.apply_op(REGISTRY[call.callee], call, stmt, scope, env, stream)
+        else:
+            hint = did_you_mean(call.callee, list(REGISTRY) + list(self.blocks))
+            raise DlNameError(f"unknown layer '{call.callee}'", call.callee_span, hint)
+        if stmt.label is not None:
+            if stmt.label == BLOCK_INPUT:
+                raise DlNameError(f"'{BLOCK_INPUT}' is the block input and cannot be a label", stmt.label_span)
+            if stmt.label in scope.labels:
+                raise DlNameError(f"label '{stmt.label}' is defined twice here", stmt.label_span)
+            scope.labels[stmt.label] = output
+        return output
+
+    def apply_op(self, spec, call, stmt, scope, env, stream) -> Value:
+        if len(self.nodes) >= MAX_LAYERS:
+            raise DlArgumentError(f"the model has more than {MAX_LAYERS} layers", call.span)
+        inputs = [stream]
+        if spec.is_merge:
+            call, inputs = self.merge_inputs(spec, call, scope, stream)
+        value = call_value(call, env)
+        args = bind(spec.args, value, spec.name)
+        name = self.label_name(stmt.label, stmt.label_span) if stmt.label else self.auto_name(spec)
+        types = [i.type for i in inputs]
+        try:
+            out_type = spec.infer(types, args)
+            params = tuple(spec.params(types, args))
+        except ShapeProblem as problem:
+            shapes = " and ".join(show_shape(i.shape) for i in inputs)
+            word = "shapes" if len(inputs) > 1 else "shape"
+            message = f"layer '{name}' ({spec.name}) {problem}; its input {word}: {shapes}"
+            raise DlShapeError(message, call.span, self.shape_hint(spec, inputs)) from None
+        self.taken.add(name)
+        output = Value(name, out_type)
+        self.nodes.append(Node(name, spec.name, tuple(inputs), output, args, params, call.span))
+        return output
+
+    @staticmethod
+    def shape_hint(spec: OpSpec, inputs: list[Value]) -> str | None:
+        rank = len(inputs[0].shape)
+        if spec.family == "recurrent" and rank > 2:
+            return "reshape to [timesteps, features] first, e.g. Reshape((8, 8))"
+        if spec.name == "Dense" and inputs[0].shape and inputs[0].shape[-1] is None:
+            return "add a recurrent or global pooling layer first"
+        if spec.family == "conv" and rank < 3 and spec.name == "Conv2D":
+            return "Conv2D needs [height, width, channels]; use Conv1D on sequences"
+        return None
+
+    def merge_inputs(self, spec, call, scope, stream) -> tuple[s.Call, list[Value]]:
+        listed: list[Value] = []
+        for arg in call.args:
+            if arg.name is None:
+                if not isinstance(arg.value, s.Name):
+                    raise DlArgumentError(
+                        f"{spec.name} takes labels to merge, got {type(arg.value).__name__.lower()}",
+                        arg.span,
+                        f"write {spec.name}(skip) to merge the current stream with `skip`",
+                    )
+                listed.append(self.resolve(arg.value.id, arg.value.span, scope))
+        inputs = listed if any(v is stream for v in listed) else [stream, *listed]
+        low, high = spec.arity
+        if len(inputs) < low or (high is not None and len(inputs) > high):
+            wanted = f"exactly {low}" if low == high else f"at least {low}"
+            raise DlArgumentError(
+                f"{spec.name} needs {wanted} inputs, got {len(inputs)} (the current stream and the labels listed)",
+                call.span,
+                f"name the other input: {spec.name}(skip)" if len(inputs) < low else None,
+            )
+        options = tuple(a for a in call.args if a.name is not None)
+        return s.Call(call.callee, options, call.span, call.callee_span), inputs
+
+    def use_block(self, call: s.Call, env: dict[str, object], stream: Value) -> Value:
+        block = self.blocks[call.callee]
+        if block.name in self.block_stack:
+            chain = " -> ".join([*self.block_stack, block.name])
+            raise DlNameError(f"block '{block.name}' uses itself ({chain})", call.callee_span)
+        bound = self.bind_block(block, call_value(call, env))
+        self.block_stack.append(block.name)
+        try:
+            return self.run(block.body, Scope(labels={BLOCK_INPUT: stream}), bound, stream)
+        finally:
+            self.block_stack.pop()
+
+    @staticmethod
+    def bind_block(block: s.BlockDecl, value: CallValue) -> dict[str, object]:
+        names = [p.name for p in block.params]
+        given: dict[str, object] = {}
+        if len(value.positional) > len(names):
+            extra = value.positional[len(names)]
+            raise DlArgumentError(f"block {block.name} takes {len(names)} argument(s) ({', '.join(names)})", extra.span)
+        for name, located in zip(names, value.positional, strict=False):
+            given[name] = located.value
+        for name, located in value.keyword:
+            if name not in names:
+                raise DlNameError(
+                    f"block {block.name} has no parameter '{name}'", located.span, did_you_mean(name, names)
+                )
+            if name in given:
+                raise DlArgumentError(f"block {block.name} got parameter '{name}' twice", located.span)
+            given[name] = located.value
+        env: dict[str, object] = {}
+        for param in block.params:
+            if param.name in given:
+                env[param.name] = given[param.name]
+            elif param.default is not None:
+                env[param.name] = evaluate(param.default, env)
+            else:
+                raise DlArgumentError(f"block {block.name} needs parameter '{param.name}'", value.span)
+        return env
+
+    # the model
+    def inputs(self) -> list[Value]:
+        values = []
+        for decl in self.model.inputs:
+            if decl.dtype not in DTYPES:
+                hint = did_you_mean(decl.dtype, DTYPES) or f"use one of {', '.join(DTYPES)}"
+                raise DlNameError(f"unknown dtype '{decl.dtype}'", decl.dtype_span, hint)
+            if decl.name in self.taken:
+                raise DlNameError(f"input '{decl.name}' is declared twice", decl.span)
+            if 0 in decl.dims:
+                raise DlShapeError(
+                    f"input '{decl.name}' has a zero dimension", decl.span, "dimensions are positive or ?"
+                )
+            self.taken.add(decl.name)
+            values.append(Value(decl.name, TensorType(decl.dtype, decl.dims)))
+        return values
+
+    def build(self) -> Graph:
+        from .training import build_training
+
+        model = self.model
+        if not model.inputs:
+            raise DlNameError(f"model '{model.name}' has no input", model.name_span, "declare one: input x: f32[4]")
+        sections = single_sections(model)
+        if "layers" not in sections:
+            raise DlNameError(f"model '{model.name}' has no layers section", model.name_span, "add layers { ... }")
+        inputs = self.inputs()
+        scope = Scope(labels={v.name: v for v in inputs})
+        output = self.run(sections["layers"].body, scope, {}, inputs[0])
+        if not self.nodes:
+            raise DlNameError(f"model '{model.name}' has no layers", sections["layers"].span)
+        used = {v.name for node in self.nodes for v in node.inputs}
+        for decl, value in zip(model.inputs, inputs, strict=True):
+            if value.name not in used:
+                raise DlNameError(f"input '{decl.name}' is never used", decl.span, f"read it with `from {decl.name}`")
+        partial = Graph(model.name, model.span.source, tuple(inputs), tuple(self.nodes), output, None, model.span)
+        return Graph(**{**partial.__dict__, "training": build_training(partial, sections)})
+
+
+def single_sections(model: s.ModelDecl) -> dict[str, s.Section]:
+    found: dict[str, s.Section] = {}
+    for section in model.sections:
+        if section.kind in found:
+            raise DlSyntaxError(f"model '{model.name}' has a second '{section.kind}' section", section.span)
+        found[section.kind] = section
+    return found
+
+
+def module_blocks(module: s.Module) -> dict[str, s.BlockDecl]:
+    blocks: dict[str, s.BlockDecl] = {}
+    for block in module.blocks:
+        if block.name in REGISTRY:
+            raise DlNameError(f"block '{block.name}' has the name of a built-in layer", block.name_span)
+        if block.name in blocks:
+            raise DlNameError(f"block '{block.name}' is declared twice", block.name_span)
+        seen = set()
+        for param in block.params:
+            if param.name in seen or param.name == BLOCK_INPUT:
+                raise DlNameError(f"block parameter '{param.name}' is declared twice or reserved", param.span)
+            seen.add(param.name)
+        blocks[block.name] = block
+    return blocks
+
+
+def elaborate(module: s.Module) -> list[Graph]:
+    """Every model in a parsed file, as IR graphs; the first error raises."""
+    blocks = module_blocks(module)
+    reserved = set(_labels_in(stmt for b in module.blocks for stmt in b.body))
+    graphs, names = [], set()
+    for model in module.models:
+        if model.name in names:
+            raise DlNameError(f"model '{model.name}' is declared twice", model.name_span)
+        names.add(model.name)
+        layers = [sec for sec in model.sections if sec.kind == "layers"]
+        model_labels = set(_labels_in(stmt for sec in layers for stmt in sec.body))
+        graphs.append(ModelBuilder(model, blocks, reserved | model_labels).build())
+    return graphs
+
+
+__all__ = ["elaborate", "evaluate", "DlError"]

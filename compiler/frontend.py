@@ -1,0 +1,44 @@
+"""The front end in one call: read a .dl file, parse, elaborate, check; errors stay DlErrors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .elaborate import elaborate
+from .errors import DlError
+from .ir import Graph
+from .parser import parse
+
+
+def load_text(text: str, path: str = "<string>") -> list[Graph]:
+    """All models in `text`. Raises DlError, and nothing else, for any bad input."""
+    module = parse(text, path)
+    try:
+        return elaborate(module)
+    except RecursionError:
+        raise DlError("the spec is nested too deeply to elaborate") from None
+
+
+def load(path: str | Path) -> list[Graph]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DlError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DlError(f"{path}: cannot read: {error}") from None
+    return load_text(text, str(path))
+
+
+def load_model(path: str | Path, name: str | None = None) -> Graph:
+    """One model from a file: the named one, or the only one."""
+    graphs = load(path)
+    if name is not None:
+        for graph in graphs:
+            if graph.name == name:
+                return graph
+        raise DlError(f"{path}: no model named '{name}' (models: {', '.join(g.name for g in graphs)})")
+    if len(graphs) != 1:
+        names = ", ".join(g.name for g in graphs) or "none"
+        raise DlError(f"{path}: holds {len(graphs)} models ({names}); choose one with --model")
+    return graphs[0]
