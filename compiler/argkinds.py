@@ -208,12 +208,12 @@ def bind(signature: Sequence[ArgSpec], call: CallValue, what: str) -> dict[str, 
         raise DlArgumentError(f"{what} takes at most {len(signature)} positional argument(s) ({listing})", extra.span)
     for spec, located in zip(signature, call.positional, strict=False):
         given[spec.name] = located
-    for name, located in call.keyword:
+    for name, located, name_span in call.keyword:
         if name not in names:
             hint = did_you_mean(name, names) or (f"{what} takes: {', '.join(names)}" if names else None)
-            raise DlNameError(f"{what} has no argument '{name}'", located.span, hint)
+            raise DlNameError(f"{what} has no argument '{name}'", name_span, hint)
         if name in given:
-            raise DlArgumentError(f"{what} got argument '{name}' twice", located.span)
+            raise DlArgumentError(f"{what} got argument '{name}' twice", name_span)
         given[name] = located
     bound: dict[str, Any] = {}
     for spec in signature:

@@ -77,7 +77,7 @@ def call_value(call: s.Call, env: dict[str, object]) -> CallValue:
                 raise DlSyntaxError("a positional argument cannot follow a keyword argument", arg.span)
             positional.append(located)
         else:
-            keyword.append((arg.name, located))
+            keyword.append((arg.name, located, arg.span))
     return CallValue(call.callee, tuple(positional), tuple(keyword), call.span, call.callee_span)
 
 
@@ -260,13 +260,13 @@ class ModelBuilder:
             raise DlArgumentError(f"block {block.name} takes {len(names)} argument(s) ({', '.join(names)})", extra.span)
         for name, located in zip(names, value.positional, strict=False):
             given[name] = located.value
-        for name, located in value.keyword:
+        for name, located, name_span in value.keyword:
             if name not in names:
                 raise DlNameError(
-                    f"block {block.name} has no parameter '{name}'", located.span, did_you_mean(name, names)
+                    f"block {block.name} has no parameter '{name}'", name_span, did_you_mean(name, names)
                 )
             if name in given:
-                raise DlArgumentError(f"block {block.name} got parameter '{name}' twice", located.span)
+                raise DlArgumentError(f"block {block.name} got parameter '{name}' twice", name_span)
             given[name] = located.value
         env: dict[str, object] = {}
         for param in block.params:

@@ -95,7 +95,8 @@ def suggest(name: str, candidates: Iterable[str]) -> str | None:
         if candidate.lower() == name.lower():
             return candidate
     by_lower = {c.lower(): c for c in candidates}
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    cutoff = 0.5 if len(name) <= 3 else 0.6  # `l3` -> `l1` is one edit in two letters
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
     return by_lower[close[0]] if close else None
 
 

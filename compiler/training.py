@@ -179,7 +179,8 @@ def build_optimizer(section: s.Section) -> Configured:
         raise DlArgumentError("optimizer must be a name or a call, like Adam(learning_rate=0.001)", section.body.span)
     by_name = {key: key for key in OPTIMIZERS} | {key.lower(): key for key in OPTIMIZERS}
     if call.callee not in by_name:
-        raise DlNameError(f"unknown optimizer '{call.callee}'", call.callee_span, did_you_mean(call.callee, by_name))
+        hint = did_you_mean(call.callee, OPTIMIZERS)
+        raise DlNameError(f"unknown optimizer '{call.callee}'", call.callee_span, hint)
     name = by_name[call.callee]
     return Configured(name, bind(OPTIMIZERS[name], call, name), call.span)
 

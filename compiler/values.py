@@ -29,7 +29,7 @@ class CallValue:
 
     callee: str
     positional: tuple[Located, ...]
-    keyword: tuple[tuple[str, Located], ...]
+    keyword: tuple[tuple[str, Located, Span], ...]  # name, value, the span of `name=value`
     span: Span = field(compare=False)
     callee_span: Span = field(compare=False)
 
