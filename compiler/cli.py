@@ -53,6 +53,38 @@ def run_ir(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("compile")
+def run_compile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .frontend import load_model
+
+    graph = load_model(args.file, args.model)
+    from backends.pytorch.emit import emit_program
+
+    program = emit_program(graph)
+    if args.output:
+        Path(args.output).write_text(program)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(program)
+    return 0
+
+
+@command("train")
+def run_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .frontend import load_model
+
+    graph = load_model(args.file, args.model)
+    from backends.pytorch.train import train
+
+    out = Path(args.out) if args.out else Path("runs") / graph.name
+    train(graph, out, epochs=args.epochs, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlc", description="Compile .dl neural-network specs to PyTorch, Keras and ONNX."
@@ -66,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     ir = commands.add_parser("ir", help="print the elaborated IR of a .dl file")
     ir.add_argument("file", metavar="FILE")
+
+    compile_ = commands.add_parser("compile", help="generate a standalone training program")
+    compile_.add_argument("file", metavar="FILE")
+    compile_.add_argument("--target", choices=["pytorch"], default="pytorch")
+    compile_.add_argument("--model", help="which model, when the file holds several")
+    compile_.add_argument("-o", "--output", help="write the program here (default: standard output)")
+
+    train = commands.add_parser("train", help="train a model; writes weights, history and curves")
+    train.add_argument("file", metavar="FILE")
+    train.add_argument("--backend", choices=["pytorch"], default="pytorch")
+    train.add_argument("--model", help="which model, when the file holds several")
+    train.add_argument("--epochs", type=int, help="override the spec's epochs")
+    train.add_argument("--seed", type=int, help="override the spec's seed")
+    train.add_argument("--out", help="output folder (default: runs/<model name>)")
     return parser
 
 

@@ -262,9 +262,7 @@ class ModelBuilder:
             given[name] = located.value
         for name, located, name_span in value.keyword:
             if name not in names:
-                raise DlNameError(
-                    f"block {block.name} has no parameter '{name}'", name_span, did_you_mean(name, names)
-                )
+                raise DlNameError(f"block {block.name} has no parameter '{name}'", name_span, did_you_mean(name, names))
             if name in given:
                 raise DlArgumentError(f"block {block.name} got parameter '{name}' twice", name_span)
             given[name] = located.value

@@ -74,7 +74,9 @@ def test_misspelt_argument():
 
 def test_misspelt_enum_value_bare_and_quoted():
     text = model("    Dense(3, activation=rellu)")
-    assert_error(text, "rellu", DlNameError, "unknown value 'rellu' for Dense argument 'activation'", "did you mean 'relu'?")
+    assert_error(
+        text, "rellu", DlNameError, "unknown value 'rellu' for Dense argument 'activation'", "did you mean 'relu'?"
+    )
     text = model('    Dense(3, activation="sigmod")')
     assert_error(text, '"sigmod"', DlNameError, "unknown value 'sigmod'", "did you mean 'sigmoid'?")
 
@@ -101,7 +103,9 @@ def test_misspelt_keyword_is_a_syntax_error_with_suggestion():
 
 def test_misspelt_loss_optimizer_metric_setting():
     text = model("    Dense(3, activation=softmax)", "  loss categorical_crossentropi")
-    assert_error(text, "categorical_crossentropi", DlNameError, "unknown loss", "did you mean 'categorical_crossentropy'?")
+    assert_error(
+        text, "categorical_crossentropi", DlNameError, "unknown loss", "did you mean 'categorical_crossentropy'?"
+    )
     text = model("    Dense(3)", "  optimizer Adamm(learning_rate=0.1)")
     assert_error(text, "Adamm", DlNameError, "unknown optimizer 'Adamm'", "did you mean 'Adam'?")
     text = model("    Dense(3)", "  metrics [acuracy]")
@@ -157,7 +161,11 @@ def test_division_by_zero():
 def test_recurrent_layer_on_an_image():
     text = model("    LSTM(8)").replace("f32[4]", "f32[8, 8, 1]")
     error = assert_error(
-        text, "LSTM(8)", DlShapeError, "layer 'lstm' (LSTM) needs a sequence", "reshape to [timesteps, features] first, e.g. Reshape((8, 8))"
+        text,
+        "LSTM(8)",
+        DlShapeError,
+        "layer 'lstm' (LSTM) needs a sequence",
+        "reshape to [timesteps, features] first, e.g. Reshape((8, 8))",
     )
     assert "its input shape: [8, 8, 1]" in error.message
 
@@ -165,7 +173,11 @@ def test_recurrent_layer_on_an_image():
 def test_conv_on_a_vector():
     text = model("    Conv2D(8, 3)")
     error = assert_error(
-        text, "Conv2D", DlShapeError, "layer 'conv2d' (Conv2D) needs 2 spatial dims", "Conv2D needs [height, width, channels]; use Conv1D on sequences"
+        text,
+        "Conv2D",
+        DlShapeError,
+        "layer 'conv2d' (Conv2D) needs 2 spatial dims",
+        "Conv2D needs [height, width, channels]; use Conv1D on sequences",
     )
     assert "[4]" in error.message
 
@@ -225,7 +237,11 @@ def test_duplicate_section():
 def test_early_stopping_on_validation_loss_without_validation_data():
     text = model("    Dense(3)", "  train { early_stopping = EarlyStopping(patience=2) }")
     assert_error(
-        text, "EarlyStopping", DlArgumentError, "monitors val_loss but there is no validation data", "set validation_split, or monitor=loss"
+        text,
+        "EarlyStopping",
+        DlArgumentError,
+        "monitors val_loss but there is no validation data",
+        "set validation_split, or monitor=loss",
     )
 
 
@@ -242,9 +258,17 @@ def test_data_that_does_not_fit_the_input():
 
 
 def test_class_count_mismatch():
-    text = model("    Dense(3, activation=softmax)", '  loss categorical_crossentropy\n  train { data = dataset("digits") }')
+    text = model(
+        "    Dense(3, activation=softmax)", '  loss categorical_crossentropy\n  train { data = dataset("digits") }'
+    )
     text = text.replace("f32[4]", "f32[8, 8]")
-    assert_error(text, "dataset", DlDataError, "the data has 10 classes but the model outputs 3", "end the model with Dense(10, ...)")
+    assert_error(
+        text,
+        "dataset",
+        DlDataError,
+        "the data has 10 classes but the model outputs 3",
+        "end the model with Dense(10, ...)",
+    )
 
 
 def test_missing_data_file():
@@ -271,7 +295,9 @@ def test_catalogue_of_known_mistakes(hint, snippet):
 
 def test_unexpected_character_with_hint():
     text = model("    Dense(4);")
-    assert_error(text, ";", DlSyntaxError, "unexpected character ';'", "statements need no ';': put each on its own line")
+    assert_error(
+        text, ";", DlSyntaxError, "unexpected character ';'", "statements need no ';': put each on its own line"
+    )
 
 
 def test_unexpected_end_of_file_points_at_the_end():
@@ -283,7 +309,7 @@ def test_unexpected_end_of_file_points_at_the_end():
 
 def test_bad_string_escape():
     text = model('    Dense(3, activation="re\\qlu")')
-    assert_error(text, '"re', DlSyntaxError, "invalid escape in string", "use \\\\, \\\" or \\n")
+    assert_error(text, '"re', DlSyntaxError, "invalid escape in string", 'use \\\\, \\" or \\n')
 
 
 def test_number_out_of_range():

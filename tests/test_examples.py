@@ -397,11 +397,11 @@ def keras_models() -> dict[str, KerasBuilt]:
     keras = pytest.importorskip("keras")
     built = {}
     for stem, builder in KERAS_BUILDERS.items():
-        keras.backend.clear_session()  # fresh name counters for every model
+        keras.backend.clear_session(free_memory=False)  # fresh name counters for every model; skip the slow gc
         rec = Recorder()
         model = builder(keras, rec)
         built[stem] = KerasBuilt(model, rec.layers, [layer.name for layer in rec.layers])
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     return built
 
 
@@ -457,9 +457,7 @@ def test_keras_weight_shapes_match_ir(stem, keras_models):
     graph = graph_of(stem)
     built = keras_models[stem]
     for layer, node in zip(built.layers, graph.nodes, strict=True):
-        keras_weights = {
-            keras_weight_name(layer, w): (tuple(w.shape), bool(w.trainable)) for w in layer.weights
-        }
+        keras_weights = {keras_weight_name(layer, w): (tuple(w.shape), bool(w.trainable)) for w in layer.weights}
         ir_weights = {p.name: (tuple(p.shape), p.trainable) for p in node.params}
         assert ir_weights == keras_weights, f"{stem}: {node.name}"
 

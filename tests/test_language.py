@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import ROOT
 
 from compiler.cli import main
 from compiler.frontend import load_text
 from compiler.printer import print_ir
-
-from conftest import ROOT
 
 
 def one(text: str):
@@ -134,7 +133,7 @@ def test_merge_lists_the_current_stream_first_unless_it_is_listed():
 
 
 def test_enum_values_bare_or_quoted_are_equal():
-    bare = one('model M { input x: f32[4] layers { Dense(3, activation=relu) } }')
+    bare = one("model M { input x: f32[4] layers { Dense(3, activation=relu) } }")
     quoted = one('model M { input x: f32[4] layers { Dense(3, activation="relu") } }')
     assert bare.nodes[0].args == quoted.nodes[0].args
 

@@ -21,6 +21,13 @@ def output_size(size: int | None, kernel: int, stride: int, dilation: int, paddi
     return (size - effective) // stride + 1
 
 
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """Keras' `same` padding for one dimension as (before, after): the odd cell goes at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
 def conv_op(name: str, spatial: int) -> OpSpec:
     def infer(inputs, args):
         dtype = require_float(inputs, name)

@@ -1,0 +1,1 @@
+"""The PyTorch backend: generated training programs with Keras semantics."""

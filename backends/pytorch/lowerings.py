@@ -1,0 +1,313 @@
+"""One lowering per IR op to PyTorch: the submodule to build, the forward expression, the weight mapping.
+
+Values flow in one of two layouts: `last` (channels-last, as the spec and Keras see them) or `first`
+(NCHW/NCW, what torch's convolutions and pooling want). Spatial ops keep `first` between each other so
+a conv stack permutes once at each end instead of around every layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from compiler.codegen import literal
+from compiler.ir import Node
+from compiler.ops.conv import same_padding
+
+LAST, FIRST = "last", "first"
+
+ACTIVATIONS = {
+    "linear": "{x}",
+    "relu": "torch.relu({x})",
+    "sigmoid": "torch.sigmoid({x})",
+    "tanh": "torch.tanh({x})",
+    "softmax": "torch.softmax({x}, dim={dim})",
+    "gelu": "F.gelu({x})",
+    "elu": "F.elu({x})",
+    "selu": "F.selu({x})",
+    "softplus": "F.softplus({x})",
+    "swish": "F.silu({x})",
+}
+
+
+def activate(name: str, x: str, layout: str) -> str:
+    return ACTIVATIONS[name].format(x=x, dim=1 if layout == FIRST else -1)
+
+
+@dataclass
+class Lowered:
+    """What one node becomes: an optional submodule, its forward expression, the output layout,
+    the canonical -> torch weight mapping (name, torch attribute, transform) and runtime pieces used."""
+
+    expr: str
+    layout: str = LAST
+    module: str | None = None
+    weights: list[tuple[str, str, str]] = field(default_factory=list)
+    pieces: tuple[str, ...] = ()
+
+
+@dataclass
+class Context:
+    node: Node
+    attr: str  # the submodule's attribute name, `self.<attr>`
+    inputs: list[str]  # input expressions, already in the layout the lowering asked for
+
+    @property
+    def args(self):
+        return self.node.args
+
+    @property
+    def in_shape(self):
+        return self.node.inputs[0].shape
+
+
+# op -> (layout its inputs must be in, or None for any; lowering)
+Lowering = Callable[[Context, str], Lowered]
+TABLE: dict[str, tuple[str | None, Lowering]] = {}
+
+
+def lowering(*ops: str, wants: str | None = LAST):
+    def register(function: Lowering) -> Lowering:
+        for op in ops:
+            TABLE[op] = (wants, function)
+        return function
+
+    return register
+
+
+@lowering("Dense")
+def dense(ctx: Context, layout: str) -> Lowered:
+    features, units = ctx.in_shape[-1], ctx.args["units"]
+    module = f"nn.Linear({features}, {units}, bias={ctx.args['use_bias']})"
+    weights = [("kernel", "weight", "transpose"), ("bias", "bias", "same")][: 1 + ctx.args["use_bias"]]
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights)
+
+
+@lowering("Activation", wants=None)
+def activation_layer(ctx: Context, layout: str) -> Lowered:
+    return Lowered(activate(ctx.args["activation"], ctx.inputs[0], layout), layout)
+
+
+@lowering("ReLU", wants=None)
+def relu(ctx: Context, layout: str) -> Lowered:
+    x, max_value = ctx.inputs[0], ctx.args["max_value"]
+    slope, threshold = ctx.args["negative_slope"], ctx.args["threshold"]
+    if slope == 0 and threshold == 0:
+        expr = f"torch.relu({x})"
+    else:
+        expr = f"torch.where({x} >= {literal(threshold)}, {x}, {literal(slope)} * ({x} - {literal(threshold)}))"
+    if max_value is not None:
+        expr = f"torch.clamp({expr}, max={literal(max_value)})"
+    return Lowered(expr, layout)
+
+
+@lowering("LeakyReLU", wants=None)
+def leaky_relu(ctx: Context, layout: str) -> Lowered:
+    return Lowered(f"F.leaky_relu({ctx.inputs[0]}, {literal(ctx.args['negative_slope'])})", layout)
+
+
+@lowering("Softmax")
+def softmax(ctx: Context, layout: str) -> Lowered:
+    axis = ctx.args["axis"]
+    return Lowered(f"torch.softmax({ctx.inputs[0]}, dim={literal(axis)})")
+
+
+@lowering("Dropout", wants=None)
+def dropout(ctx: Context, layout: str) -> Lowered:
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", layout, f"nn.Dropout({literal(ctx.args['rate'])})")
+
+
+@lowering("Flatten")
+def flatten(ctx: Context, layout: str) -> Lowered:
+    return Lowered(f"torch.flatten({ctx.inputs[0]}, 1)")
+
+
+@lowering("Reshape")
+def reshape(ctx: Context, layout: str) -> Lowered:
+    dims = ", ".join(str(d) for d in ctx.node.output.shape)
+    return Lowered(f"{ctx.inputs[0]}.reshape({ctx.inputs[0]}.shape[0], {dims})")
+
+
+@lowering("Rescaling", wants=None)
+def rescaling(ctx: Context, layout: str) -> Lowered:
+    expr = f"{ctx.inputs[0]} * {literal(ctx.args['scale'])}"
+    if ctx.args["offset"]:
+        expr += f" + {literal(ctx.args['offset'])}"
+    return Lowered(expr, layout)
+
+
+def _paddings(ctx: Context, kernels, strides, dilations):
+    """Per spatial dim (before, after) for `same`, or None when a size is only known at run time."""
+    sizes = ctx.in_shape[:-1]
+    if any(s is None for s in sizes):
+        return None
+    return [same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernels, strides, dilations, strict=True)]
+
+
+def _pad_call(x: str, pads, value: str = "") -> str:
+    flat = [p for before_after in reversed(pads) for p in before_after]  # F.pad lists the last dim first
+    return f"F.pad({x}, {literal(tuple(flat))}{value})"
+
+
+@lowering("Conv1D", "Conv2D", wants=FIRST)
+def conv(ctx: Context, layout: str) -> Lowered:
+    spatial = len(ctx.args["kernel_size"])
+    kernels, strides, dilations = ctx.args["kernel_size"], ctx.args["strides"], ctx.args["dilation_rate"]
+    x, padding, pieces = ctx.inputs[0], "0", ()
+    if ctx.args["padding"] == "same":
+        pads = _paddings(ctx, kernels, strides, dilations)
+        if pads is None:
+            x, pieces = f"pad_same({x}, {literal(kernels)}, {literal(strides)}, {literal(dilations)})", ("pad_same",)
+        elif all(a == b for a, b in pads):
+            padding = literal(tuple(a for a, _ in pads))
+        else:
+            x = _pad_call(x, pads)
+    module = (
+        f"nn.Conv{spatial}d({ctx.in_shape[-1]}, {ctx.args['filters']}, {literal(kernels)}, "
+        f"stride={literal(strides)}, padding={padding}, dilation={literal(dilations)}, bias={ctx.args['use_bias']})"
+    )
+    weights = [("kernel", "weight", f"conv{spatial}d"), ("bias", "bias", "same")][: 1 + ctx.args["use_bias"]]
+    return Lowered(f"self.{ctx.attr}({x})", FIRST, module, weights, pieces)
+
+
+@lowering("MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", wants=FIRST)
+def pool(ctx: Context, layout: str) -> Lowered:
+    spatial = len(ctx.args["pool_size"])
+    kernels = ctx.args["pool_size"]
+    strides = ctx.args["strides"] or kernels
+    is_max = ctx.node.op.startswith("Max")
+    kind = "MaxPool" if is_max else "AvgPool"
+    x, padding = ctx.inputs[0], (0,) * spatial
+    if ctx.args["padding"] == "same":
+        pads = _paddings(ctx, kernels, strides, (1,) * spatial)
+        symmetric = pads is not None and all(a == b and 2 * a <= k for (a, b), k in zip(pads, kernels, strict=True))
+        if not symmetric and not is_max:
+            return Lowered(
+                f"avg_pool_same({x}, {literal(kernels)}, {literal(strides)})", FIRST, pieces=("avg_pool_same",)
+            )
+        if symmetric:
+            padding = tuple(a for a, _ in pads)
+        elif pads is None:
+            x = f"pad_same({x}, {literal(kernels)}, {literal(strides)}, {literal((1,) * spatial)}, value=-math.inf)"
+            return Lowered(
+                f"self.{ctx.attr}({x})",
+                FIRST,
+                f"nn.MaxPool{spatial}d({literal(kernels)}, {literal(strides)})",
+                pieces=("pad_same",),
+            )
+        else:
+            x = _pad_call(x, pads, ", value=-math.inf")
+    extra = "" if is_max or not any(padding) else ", count_include_pad=False"
+    padding_text = f", padding={literal(padding)}" if any(padding) else ""
+    module = f"nn.{kind}{spatial}d({literal(kernels)}, {literal(strides)}{padding_text}{extra})"
+    return Lowered(f"self.{ctx.attr}({x})", FIRST, module)
+
+
+@lowering("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", wants=FIRST)
+def global_pool(ctx: Context, layout: str) -> Lowered:
+    spatial = len(ctx.in_shape) - 1
+    dims = literal(tuple(range(2, 2 + spatial)))
+    reduce = "mean" if "Avg" in ctx.node.op else "amax"
+    keep = ctx.args["keepdims"]
+    expr = f"{ctx.inputs[0]}.{reduce}(dim={dims}{', keepdim=True' if keep else ''})"
+    return Lowered(expr, FIRST if keep else LAST)
+
+
+@lowering("BatchNormalization", wants=None)
+def batch_norm(ctx: Context, layout: str) -> Lowered:
+    channel_dim = 1 if layout == FIRST else -1
+    a = ctx.args
+    module = (
+        f"KerasBatchNorm({ctx.in_shape[-1]}, channel_dim={channel_dim}, momentum={literal(a['momentum'])}, "
+        f"epsilon={literal(a['epsilon'])}, center={a['center']}, scale={a['scale']})"
+    )
+    weights = [(p.name, p.name, "same") for p in ctx.node.params]
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", layout, module, weights, ("KerasBatchNorm",))
+
+
+@lowering("LayerNormalization")
+def layer_norm(ctx: Context, layout: str) -> Lowered:
+    a = ctx.args
+    module = (
+        f"KerasLayerNorm({ctx.in_shape[-1]}, epsilon={literal(a['epsilon'])}, center={a['center']}, scale={a['scale']})"
+    )
+    weights = [(p.name, p.name, "same") for p in ctx.node.params]
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights, ("KerasLayerNorm",))
+
+
+@lowering("Embedding")
+def embedding(ctx: Context, layout: str) -> Lowered:
+    module = f"nn.Embedding({ctx.args['input_dim']}, {ctx.args['output_dim']})"
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]}.long())", LAST, module, [("embeddings", "weight", "same")])
+
+
+def recurrent_module(op: str, args: dict, features: int, backwards: bool = False) -> str:
+    return (
+        f"KerasRecurrent({literal(op)}, {features}, {args['units']}, activation={literal(args['activation'])}, "
+        f"recurrent_activation={literal(args.get('recurrent_activation', 'sigmoid'))}, "
+        f"use_bias={args['use_bias']}, return_sequences={args['return_sequences']}"
+        + (", go_backwards=True)" if backwards else ")")
+    )
+
+
+@lowering("SimpleRNN", "LSTM", "GRU")
+def recurrent(ctx: Context, layout: str) -> Lowered:
+    module = recurrent_module(ctx.node.op, ctx.args, ctx.in_shape[-1])
+    weights = [(p.name, p.name, "same") for p in ctx.node.params]
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights, ("KerasRecurrent",))
+
+
+MERGE_MODES = {
+    "concat": "torch.cat([{f}, {b}], dim=-1)",
+    "sum": "{f} + {b}",
+    "mul": "{f} * {b}",
+    "ave": "({f} + {b}) / 2",
+}
+
+
+@lowering("Bidirectional")
+def bidirectional(ctx: Context, layout: str) -> Lowered:
+    inner, args = ctx.args["layer"]
+    features = ctx.in_shape[-1]
+    module = (
+        "nn.ModuleDict({"
+        f"'fwd': {recurrent_module(inner, args, features)}, "
+        f"'bwd': {recurrent_module(inner, args, features, backwards=True)}"
+        "})"
+    )
+    weights = []
+    for param in ctx.node.params:
+        direction, name = param.name.split(".")
+        weights.append((param.name, f"{'fwd' if direction == 'forward' else 'bwd'}.{name}", "same"))
+    x = ctx.inputs[0]
+    expr = MERGE_MODES[ctx.args["merge_mode"]].format(
+        f=f"self.{ctx.attr}['fwd']({x})", b=f"self.{ctx.attr}['bwd']({x})"
+    )
+    return Lowered(expr, LAST, module, weights, ("KerasRecurrent",))
+
+
+def _fold(function: str, items: list[str]) -> str:
+    expr = items[0]
+    for item in items[1:]:
+        expr = f"{function}({expr}, {item})"
+    return expr
+
+
+@lowering("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", wants=None)
+def elementwise(ctx: Context, layout: str) -> Lowered:
+    xs, op = ctx.inputs, ctx.node.op
+    expr = {
+        "Add": lambda: " + ".join(xs),
+        "Subtract": lambda: f"{xs[0]} - {xs[1]}",
+        "Multiply": lambda: " * ".join(xs),
+        "Average": lambda: f"({' + '.join(xs)}) / {len(xs)}",
+        "Maximum": lambda: _fold("torch.maximum", xs),
+        "Minimum": lambda: _fold("torch.minimum", xs),
+    }[op]()
+    return Lowered(expr, layout)
+
+
+@lowering("Concatenate")
+def concatenate(ctx: Context, layout: str) -> Lowered:
+    axis = ctx.args["axis"]
+    return Lowered(f"torch.cat([{', '.join(ctx.inputs)}], dim={literal(axis)})")

@@ -1,0 +1,297 @@
+"""Keras semantics in PyTorch: the pieces a generated program copies in (by source) when it needs them.
+
+Each top-level function or class here is self-contained apart from torch, numpy and the pieces listed in
+`emit.RUNTIME_NEEDS`, so `emit.py` can paste exactly what a model uses and the program stays standalone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """Keras' `same` padding for one dimension: the odd cell goes at the end."""
+    out = -(-size // stride)
+    effective = dilation * (kernel - 1) + 1
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad_same(x, kernels, strides, dilations, value=0.0):
+    """Pad the spatial dims of a channels-first tensor as Keras' `same` does."""
+    pads = []
+    for axis in range(len(kernels) - 1, -1, -1):  # F.pad lists the last dimension first
+        size = x.shape[2 + axis]
+        pads += same_padding(size, kernels[axis], strides[axis], dilations[axis])
+    return F.pad(x, pads, value=value)
+
+
+def avg_pool_same(x, kernels, strides):
+    """Average pooling with `same` padding that, like Keras, divides by the count of real cells."""
+    pool = F.avg_pool1d if len(kernels) == 1 else F.avg_pool2d
+    pads = []
+    for axis in range(len(kernels) - 1, -1, -1):
+        pads += same_padding(x.shape[2 + axis], kernels[axis], strides[axis])
+    ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+    sums = pool(F.pad(x, pads), kernels, strides)
+    counts = pool(F.pad(ones, pads), kernels, strides)
+    return sums / counts
+
+
+class KerasBatchNorm(nn.Module):
+    """Keras' BatchNormalization: momentum on the moving stats, biased batch variance, TF's inference formula."""
+
+    def __init__(self, channels, channel_dim, momentum=0.99, epsilon=1e-3, center=True, scale=True):
+        super().__init__()
+        self.channel_dim = channel_dim
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+        self.register_buffer("moving_mean", torch.zeros(channels))
+        self.register_buffer("moving_variance", torch.ones(channels))
+
+    def forward(self, x):
+        view = [1] * x.dim()
+        view[self.channel_dim] = -1
+        if self.training:
+            dims = [d for d in range(x.dim()) if d != self.channel_dim]
+            mean = x.mean(dim=dims)
+            variance = x.var(dim=dims, unbiased=False)
+            with torch.no_grad():
+                self.moving_mean.mul_(self.momentum).add_(mean.detach() * (1 - self.momentum))
+                self.moving_variance.mul_(self.momentum).add_(variance.detach() * (1 - self.momentum))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        inv = torch.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            inv = inv * self.gamma
+        shift = -mean * inv
+        if self.beta is not None:
+            shift = shift + self.beta
+        return x * inv.view(view) + shift.view(view)
+
+
+class KerasLayerNorm(nn.Module):
+    """Keras' LayerNormalization over the last axis, with its separate `center` and `scale` switches."""
+
+    def __init__(self, channels, epsilon=1e-3, center=True, scale=True):
+        super().__init__()
+        self.shape, self.epsilon = (channels,), epsilon
+        self.gamma = nn.Parameter(torch.ones(channels)) if scale else None
+        self.beta = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.shape, self.gamma, self.beta, self.epsilon)
+
+
+class KerasRecurrent(nn.Module):
+    """SimpleRNN, LSTM or GRU with Keras' gates, biases and activations, batch-first.
+
+    Default activations (tanh, sigmoid) run on torch's fused nn.RNN/LSTM/GRU with Keras' weights mapped in;
+    other activations run an explicit loop with the same weights and Keras' equations.
+    """
+
+    GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+
+    def __init__(
+        self,
+        kind,
+        features,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        return_sequences=False,
+        go_backwards=False,
+    ):
+        super().__init__()
+        self.kind, self.units, self.use_bias = kind, units, use_bias
+        self.activation, self.recurrent_activation = activation, recurrent_activation
+        self.return_sequences, self.go_backwards = return_sequences, go_backwards
+        gates = self.GATES[kind]
+        # canonical Keras layouts; torch's fused modules get views of these in forward
+        self.kernel = nn.Parameter(torch.zeros(features, gates * units))
+        self.recurrent_kernel = nn.Parameter(torch.zeros(units, gates * units))
+        bias_shape = (2, gates * units) if kind == "GRU" else (gates * units,)
+        self.bias = nn.Parameter(torch.zeros(bias_shape)) if use_bias else None
+
+    def _act(self, name, x):
+        return {
+            "tanh": torch.tanh,
+            "sigmoid": torch.sigmoid,
+            "relu": torch.relu,
+            "linear": lambda v: v,
+            "elu": F.elu,
+            "selu": F.selu,
+            "softplus": F.softplus,
+            "swish": F.silu,
+            "gelu": F.gelu,
+            "softmax": lambda v: torch.softmax(v, dim=-1),
+        }[name](x)
+
+    def forward(self, x):
+        if self.go_backwards:
+            x = torch.flip(x, dims=[1])
+        batch = x.shape[0]
+        h = x.new_zeros(batch, self.units)
+        c = x.new_zeros(batch, self.units)
+        projected = x @ self.kernel
+        bias = self.bias
+        if bias is not None:
+            projected = projected + (bias[0] if self.kind == "GRU" else bias)
+        outputs = []
+        u = self.units
+        for t in range(x.shape[1]):
+            step = projected[:, t]
+            recurrent = h @ self.recurrent_kernel
+            if self.kind == "SimpleRNN":
+                h = self._act(self.activation, step + recurrent)
+            elif self.kind == "LSTM":
+                z = step + recurrent
+                i = self._act(self.recurrent_activation, z[:, :u])
+                f = self._act(self.recurrent_activation, z[:, u : 2 * u])
+                g = self._act(self.activation, z[:, 2 * u : 3 * u])
+                o = self._act(self.recurrent_activation, z[:, 3 * u :])
+                c = f * c + i * g
+                h = o * self._act(self.activation, c)
+            else:
+                if bias is not None:
+                    recurrent = recurrent + bias[1]
+                z = self._act(self.recurrent_activation, step[:, :u] + recurrent[:, :u])
+                r = self._act(self.recurrent_activation, step[:, u : 2 * u] + recurrent[:, u : 2 * u])
+                hh = self._act(self.activation, step[:, 2 * u :] + r * recurrent[:, 2 * u :])
+                h = z * h + (1 - z) * hh
+            if self.return_sequences:
+                outputs.append(h)
+        if not self.return_sequences:
+            return h
+        sequence = torch.stack(outputs, dim=1)
+        return torch.flip(sequence, dims=[1]) if self.go_backwards else sequence
+
+
+class KerasAdam(torch.optim.Optimizer):
+    """Keras' Adam/AdamW: epsilon added to the uncorrected sqrt(v); decoupled weight decay."""
+
+    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None):
+        defaults = dict(lr=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, b1, b2, eps, wd = (group[k] for k in ("lr", "beta_1", "beta_2", "epsilon", "weight_decay"))
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["t"] = 0
+                    state["m"] = torch.zeros_like(p)
+                    state["v"] = torch.zeros_like(p)
+                state["t"] += 1
+                t, m, v, g = state["t"], state["m"], state["v"], p.grad
+                if wd:
+                    p.sub_(p * (wd * lr))
+                alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+                m.add_((g - m) * (1 - b1))
+                v.add_((g * g - v) * (1 - b2))
+                p.sub_(m * alpha / (torch.sqrt(v) + eps))
+
+
+class KerasSGD(torch.optim.Optimizer):
+    """Keras' SGD: `m = momentum * m - lr * g; p += m` (nesterov: `p += momentum * m - lr * g`)."""
+
+    def __init__(self, params, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None):
+        defaults = dict(lr=learning_rate, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if wd:
+                    p.sub_(p * (wd * lr))
+                if not momentum:
+                    p.sub_(g * lr)
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["m"] = torch.zeros_like(p)
+                m = state["m"]
+                m.mul_(momentum).sub_(g * lr)
+                if group["nesterov"]:
+                    p.add_(m * momentum - g * lr)
+                else:
+                    p.add_(m)
+
+
+class KerasRMSprop(torch.optim.Optimizer):
+    """Keras' RMSprop: epsilon inside the sqrt; optional momentum and centering."""
+
+    def __init__(
+        self, params, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None
+    ):
+        defaults = dict(
+            lr=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon, centered=centered, weight_decay=weight_decay
+        )
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, rho, momentum, eps, wd = (group[k] for k in ("lr", "rho", "momentum", "epsilon", "weight_decay"))
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                state = self.state[p]
+                if not state:
+                    state["v"] = torch.zeros_like(p)
+                    state["mean_g"] = torch.zeros_like(p)
+                    state["m"] = torch.zeros_like(p)
+                if wd:
+                    p.sub_(p * (wd * lr))
+                v = state["v"]
+                v.mul_(rho).add_(g * g * (1 - rho))
+                denominator = v
+                if group["centered"]:
+                    state["mean_g"].mul_(rho).add_(g * (1 - rho))
+                    denominator = v - state["mean_g"] ** 2
+                increment = g * lr / torch.sqrt(denominator + eps)
+                if momentum:
+                    state["m"].mul_(momentum).add_(increment)
+                    increment = state["m"]
+                p.sub_(increment)
+
+
+class KerasAdagrad(torch.optim.Optimizer):
+    """Keras' Adagrad: the accumulator starts at `initial_accumulator_value`; epsilon inside the sqrt."""
+
+    def __init__(self, params, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None):
+        defaults = dict(lr=learning_rate, initial=initial_accumulator_value, epsilon=epsilon, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, eps, wd = group["lr"], group["epsilon"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["acc"] = torch.full_like(p, group["initial"])
+                if wd:
+                    p.sub_(p * (wd * lr))
+                acc = state["acc"]
+                acc.add_(p.grad * p.grad)
+                p.sub_(p.grad * lr / torch.sqrt(acc + eps))

@@ -1,0 +1,284 @@
+"""The static part of every generated PyTorch program: data, splits, the training loop, outputs.
+
+Pasted verbatim (no user text) after the emitted constants and model; it reads the module-level names
+MODEL_CLASS, INPUTS, DATA, LABELS, SETTINGS, OPTIMIZER, OPTIMIZER_CLASS, WEIGHTS, SEED and the emitted
+functions compute_loss, compute_metrics, regularization, initial_weights.
+"""
+# ruff: noqa: F821
+
+# ---------------------------------------------------------------- canonical weights
+
+
+def to_canonical(model):
+    """The model's weights as canonical `LAYER.WEIGHT` arrays in Keras layouts."""
+    state = model.state_dict()
+    tensors = {}
+    for key, torch_key, transform in WEIGHTS:
+        value = state[torch_key].detach().cpu().numpy()
+        tensors[key] = np.ascontiguousarray(TO_CANONICAL[transform](value), dtype=np.float32)
+    return tensors
+
+
+def load_canonical(model, tensors):
+    """Load canonical arrays into the model, converting each to torch's layout."""
+    expected = {key for key, _, _ in WEIGHTS}
+    missing, unexpected = expected - set(tensors), set(tensors) - expected
+    if missing or unexpected:
+        raise SystemExit(f"weights do not fit {MODEL_NAME}: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    state = model.state_dict()
+    with torch.no_grad():
+        for key, torch_key, transform in WEIGHTS:
+            value = torch.from_numpy(np.ascontiguousarray(FROM_CANONICAL[transform](tensors[key])))
+            if tuple(value.shape) != tuple(state[torch_key].shape):
+                raise SystemExit(f"{key}: expected {list(state[torch_key].shape)}, got {list(value.shape)}")
+            state[torch_key].copy_(value)
+
+
+TO_CANONICAL = {
+    "same": lambda a: a,
+    "transpose": lambda a: a.T,
+    "conv1d": lambda a: a.transpose(2, 1, 0),
+    "conv2d": lambda a: a.transpose(2, 3, 1, 0),
+}
+FROM_CANONICAL = {
+    "same": lambda a: a,
+    "transpose": lambda a: a.T,
+    "conv1d": lambda a: a.transpose(2, 1, 0),
+    "conv2d": lambda a: a.transpose(3, 2, 0, 1),
+}
+
+# ---------------------------------------------------------------- data
+
+
+def load_data(data_path=None):
+    """Features (one float array per sample, flattened) and targets from the spec's data source."""
+    if DATA["kind"] == "dataset":
+        from sklearn import datasets
+
+        bunch = getattr(datasets, f"load_{DATA['name']}")()
+        return [bunch.data.astype(np.float32)], bunch.target
+    path = data_path or DATA["path"]
+    if DATA["kind"] == "npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            xs = [arrays[key].astype(np.float32).reshape(len(arrays[key]), -1) for key in DATA["x"]]
+            return xs, arrays[DATA["y"]]
+    import csv
+
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, rows = rows[0], [r for r in rows[1:] if r]
+    column = header.index(DATA["target"])
+    features = np.array([[float(v) for i, v in enumerate(r) if i != column] for r in rows], dtype=np.float32)
+    targets = [r[column] for r in rows]
+    try:
+        return [features], np.array([float(t) for t in targets], dtype=np.float32)
+    except ValueError:
+        classes = sorted(set(targets))  # non-numeric targets become class ids, in sorted order
+        return [features], np.array([classes.index(t) for t in targets], dtype=np.int64)
+
+
+def shape_inputs(xs):
+    """Split and reshape flat feature arrays into one array per model input, as the spec declares them."""
+    if len(xs) == 1 and len(INPUTS) > 1:
+        sizes = [int(np.prod(shape)) for _, shape, _ in INPUTS]
+        xs = np.split(xs[0], np.cumsum(sizes)[:-1], axis=1)
+    shaped = []
+    for x, (_, shape, dtype) in zip(xs, INPUTS, strict=True):
+        known = int(np.prod([d for d in shape if d is not None]))
+        dims = [x.shape[1] // known if d is None else d for d in shape]
+        shaped.append(x.reshape(len(x), *dims).astype(dtype))
+    return shaped
+
+
+def shape_targets(y):
+    y = np.asarray(y)
+    if LABELS == "sparse":
+        return y.astype(np.int64).reshape(-1)
+    if LABELS == "onehot":
+        if y.ndim == 2:
+            return y.astype(np.float32)
+        return np.eye(SETTINGS["units"], dtype=np.float32)[y.astype(np.int64)]
+    return y.astype(np.float32).reshape(len(y), *SETTINGS["output_shape"])
+
+
+def split_data(xs, y, seed):
+    """Shuffle once with the seed, then hold out the test part, then the validation part, from the end."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    xs, y = [x[order] for x in xs], y[order]
+    n = len(y)
+    n_test = int(n * SETTINGS["test_split"])
+    n_val = int((n - n_test) * SETTINGS["validation_split"])
+    ends = [n - n_test - n_val, n - n_test, n]
+    parts, start = [], 0
+    for end in ends:
+        parts.append(([x[start:end] for x in xs], y[start:end]))
+        start = end
+    return parts
+
+
+# ---------------------------------------------------------------- training
+
+
+def progress(epoch, epochs, step, steps, logs, width=24):
+    filled = int(width * step / steps)
+    bar = "=" * filled + "." * (width - filled)
+    shown = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    print(f"\rEpoch {epoch}/{epochs} [{bar}] {step}/{steps} - {shown}", end="", file=sys.stderr, flush=True)
+
+
+def evaluate(model, xs, y, batch_size):
+    """Loss and metrics on a data set, in inference mode and in batches."""
+    model.eval()
+    totals, count = {}, 0
+    with torch.inference_mode():
+        for start in range(0, len(y), batch_size):
+            inputs = [torch.from_numpy(x[start : start + batch_size]) for x in xs]
+            target = torch.from_numpy(y[start : start + batch_size])
+            logits = model(*inputs, logits=True)
+            logs = {"loss": (compute_loss(logits, target) + regularization(model)).item()}
+            logs.update(compute_metrics(model.finish(logits), target))
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + float(value) * len(target)
+            count += len(target)
+    return {key: value / count for key, value in totals.items()}
+
+
+def monitor_improved(value, best, mode, min_delta):
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def train(args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    xs, y = load_data(args.data)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = split_data(shape_inputs(xs), shape_targets(y), args.seed)
+    model = MODEL_CLASS()
+    load_canonical(model, initial_weights(args.seed))
+    optimizer = OPTIMIZER_CLASS(model.parameters(), **OPTIMIZER)
+    history, start_epoch, stopping = {}, 0, {"best": None, "wait": 0, "weights": None}
+    shuffler = np.random.default_rng([args.seed, 1])
+    checkpoint_path = out / "checkpoint.pt"
+    if args.resume:
+        checkpoint = torch.load(checkpoint_path, weights_only=True)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        history, start_epoch = checkpoint["history"], checkpoint["epoch"]
+        stopping = checkpoint["stopping"]
+        shuffler.bit_generator.state = checkpoint["shuffler"]
+        torch.set_rng_state(checkpoint["torch_rng"])
+        print(f"resumed from {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
+    early = SETTINGS["early_stopping"]
+    steps = max(1, -(-len(train_y) // args.batch_size))
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        order = shuffler.permutation(len(train_y)) if SETTINGS["shuffle"] else np.arange(len(train_y))
+        totals, seen = {}, 0
+        for step in range(steps):
+            index = order[step * args.batch_size : (step + 1) * args.batch_size]
+            inputs = [torch.from_numpy(x[index]) for x in train_x]
+            target = torch.from_numpy(train_y[index])
+            logits = model(*inputs, logits=True)
+            loss = compute_loss(logits, target) + regularization(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                logs = {"loss": loss.detach()}
+                logs.update(compute_metrics(model.finish(logits.detach()), target))
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + float(value) * len(index)
+            seen += len(index)
+            if step % 10 == 0 or step == steps - 1:
+                progress(epoch + 1, args.epochs, step + 1, steps, {k: v / seen for k, v in totals.items()})
+        logs = {key: value / seen for key, value in totals.items()}
+        if len(val_y):
+            logs.update({f"val_{k}": v for k, v in evaluate(model, val_x, val_y, args.batch_size).items()})
+        progress(epoch + 1, args.epochs, steps, steps, logs)
+        print(file=sys.stderr)
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        stop = False
+        if early:
+            value = logs[early["monitor"]]
+            mode = early["mode"] if early["mode"] != "auto" else ("max" if "acc" in early["monitor"] else "min")
+            if monitor_improved(value, stopping["best"], mode, early["min_delta"]):
+                stopping = {
+                    "best": value,
+                    "wait": 0,
+                    "weights": model.state_dict() if early["restore_best_weights"] else None,
+                }
+            else:
+                stopping["wait"] += 1
+                stop = stopping["wait"] > early["patience"]
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "history": history,
+                "epoch": epoch + 1,
+                "stopping": stopping,
+                "shuffler": shuffler.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+            },
+            checkpoint_path,
+        )
+        if stop:
+            print(f"early stopping after epoch {epoch + 1}: {early['monitor']} did not improve", file=sys.stderr)
+            break
+    if early and early["restore_best_weights"] and stopping["weights"] is not None:
+        model.load_state_dict(stopping["weights"])
+    results = {}
+    if len(test_y):
+        results = {f"test_{k}": v for k, v in evaluate(model, test_x, test_y, args.batch_size).items()}
+    save_file(to_canonical(model), str(out / "weights.safetensors"), metadata={"model": MODEL_NAME, "source": SOURCE})
+    (out / "history.json").write_text(json.dumps({"history": history, "final": results}, indent=2))
+    plot_history(history, out / "curves.png")
+    final = {key: values[-1] for key, values in history.items()} | results
+    print("final: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
+    print(f"wrote {out / 'weights.safetensors'}, {out / 'history.json'}, {out / 'curves.png'}")
+    return final
+
+
+def plot_history(history, path):
+    """Loss and metric curves, train and validation, one panel per quantity."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no curves.png", file=sys.stderr)
+        return
+    names = [k for k in history if not k.startswith("val_")]
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.5), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        epochs = range(1, len(history[name]) + 1)
+        axis.plot(epochs, history[name], label="train")
+        if f"val_{name}" in history:
+            axis.plot(epochs, history[f"val_{name}"], label="validation")
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=f"Train {MODEL_NAME} (generated by dlc from {SOURCE}).")
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"], help="epochs to train (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"], help="default: %(default)s")
+    parser.add_argument("--out", default=f"runs/{MODEL_NAME}", help="output directory (default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=SEED, help="initial weights, split and shuffling (default: %(default)s)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--data", default=None, help="a different data file of the same kind (npz/csv sources)")
+    return train(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
