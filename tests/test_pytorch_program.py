@@ -1,0 +1,142 @@
+"""The generated PyTorch program: it runs, matches the core's weights, round-trips them, and cannot be injected."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import EXAMPLES, ROOT
+
+from backends.pytorch.emit import emit_program
+from backends.pytorch.train import train
+from compiler.frontend import load, load_text
+from compiler.weights import initial_weights, load_safetensors
+
+
+def program_module(graph, tmp_path, name="program"):
+    path = tmp_path / f"{name}.py"
+    path.write_text(emit_program(graph))
+    spec = importlib.util.spec_from_file_location(f"dlc_test_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, path
+
+
+def random_inputs(graph, batch=3, length=5):
+    rng = np.random.default_rng(0)
+    arrays = []
+    for value in graph.inputs:
+        shape = [length if d is None else d for d in value.shape]
+        if value.dtype.startswith("i"):
+            arrays.append(torch.from_numpy(rng.integers(0, 10, (batch, *shape))))
+        else:
+            arrays.append(torch.from_numpy(rng.standard_normal((batch, *shape)).astype(np.float32)))
+    return arrays
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_program_builds_the_seeded_weights_and_round_trips_them(example, tmp_path):
+    (graph,) = load(example)
+    module, _ = program_module(graph, tmp_path)
+    expected = initial_weights(graph, 7)
+    produced = module.initial_weights(7)
+    assert list(produced) == list(expected)
+    for key in expected:
+        np.testing.assert_array_equal(produced[key], expected[key])
+    model = module.MODEL_CLASS()
+    module.load_canonical(model, expected)
+    back = module.to_canonical(model)
+    assert set(back) == set(expected)
+    for key in expected:
+        np.testing.assert_array_equal(back[key], expected[key])
+    model.eval()
+    with torch.inference_mode():
+        output = model(*random_inputs(graph))
+    assert tuple(output.shape[1:]) == graph.output.shape
+    assert torch.isfinite(output).all()
+
+
+def test_generated_program_compiles_and_has_help(tmp_path):
+    (graph,) = load(ROOT / "examples/digits_resnet.dl")
+    path = tmp_path / "resnet.py"
+    path.write_text(emit_program(graph))
+    result = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for option in ("--epochs", "--batch-size", "--out", "--seed", "--resume"):
+        assert option in result.stdout
+
+
+def test_program_as_subprocess_writes_the_weights_dlc_train_writes(tmp_path):
+    (graph,) = load(ROOT / "examples/iris_mlp.dl")
+    train(graph, tmp_path / "dlc", epochs=3, seed=11)
+    path = tmp_path / "iris.py"
+    path.write_text(emit_program(graph))
+    command = [sys.executable, str(path), "--epochs", "3", "--seed", "11", "--out", str(tmp_path / "sub")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    ours, _ = load_safetensors(tmp_path / "dlc/weights.safetensors")
+    theirs, _ = load_safetensors(tmp_path / "sub/weights.safetensors")
+    assert set(ours) == set(graph.weight_names())
+    for key in ours:
+        np.testing.assert_array_equal(ours[key], theirs[key])
+    for name in ("history.json", "curves.png", "checkpoint.pt"):
+        assert (tmp_path / "sub" / name).stat().st_size > 0
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    (graph,) = load(ROOT / "examples/iris_mlp.dl")
+    straight = train(graph, tmp_path / "straight", epochs=4)
+    module, _ = program_module(graph, tmp_path, "resume")
+    module.main(["--epochs", "2", "--out", str(tmp_path / "resumed")])
+    resumed = module.main(["--epochs", "4", "--out", str(tmp_path / "resumed"), "--resume"])
+    assert resumed["loss"] == pytest.approx(straight["loss"], abs=1e-6)
+    a, _ = load_safetensors(tmp_path / "straight/weights.safetensors")
+    b, _ = load_safetensors(tmp_path / "resumed/weights.safetensors")
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], atol=1e-6)
+
+
+def test_iris_reaches_ninety_percent_validation_accuracy(tmp_path):
+    (graph,) = load(ROOT / "examples/iris_mlp.dl")
+    final = train(graph, tmp_path)
+    assert final["val_accuracy"] >= 0.9
+
+
+def test_crafted_names_and_paths_stay_inert(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = "x.csv\\\"); open('pwned', 'w'); (\\\""
+    data_name = evil.replace("\\", "")
+    (tmp_path / data_name).write_text("a,b,class\n1,2,x\n2,1,y\n3,3,x\n0,1,y\n")
+    text = f'''
+    model class {{
+      input self: f32[2]
+      layers {{
+        forward: Dense(4, activation=relu)
+        import: Dense(2, activation=softmax)
+      }}
+      loss sparse_categorical_crossentropy
+      optimizer Adam()
+      metrics [accuracy]
+      train {{ data = csv("{evil}", target="class") epochs = 1 batch_size = 2 }}
+    }}
+    '''
+    (graph,) = load_text(text, str(tmp_path / "evil.dl"))
+    source = emit_program(graph)
+    compile(source, "evil.py", "exec")
+    path = tmp_path / "evil.py"
+    path.write_text(source)
+    result = subprocess.run(
+        [sys.executable, str(path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+    weights, _ = load_safetensors(tmp_path / "out/weights.safetensors")
+    assert set(weights) == {"forward.kernel", "forward.bias", "import.kernel", "import.bias"}
