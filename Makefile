@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/python -m compiler check examples/*.dl
+	$(BIN)/python -m compiler train examples/digits_convnet.dl --out runs/DigitsConvNet
 
 test: setup
 	$(BIN)/python -m pytest
