@@ -80,7 +80,10 @@ class Float(Kind):
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if (self.low is not None and value < self.low) or too_high:
             self.fail(value, span, where)
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            self.fail(value, span, where, "the number is too large for a float")
 
 
 class Bool(Kind):

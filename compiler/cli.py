@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -125,6 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug in dlc, never the user's fault: one line, not a traceback
+        if os.environ.get("DLC_TRACEBACK"):
+            raise
+        print(f"dlc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        print("this is a bug in dlc; run again with DLC_TRACEBACK=1 and report the output", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

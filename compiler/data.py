@@ -46,8 +46,12 @@ SIGNATURES = {
 
 def _resolve(written: str, span: Span) -> Path:
     base = Path(span.source.path).resolve().parent if span.source.path != "<string>" else Path.cwd()
-    path = (base / written).resolve()
-    if not path.is_file():
+    try:
+        path = (base / written).resolve()
+        found = path.is_file()
+    except (OSError, ValueError) as error:
+        raise DlDataError(f"data file '{written}' cannot be opened: {error}", span) from None
+    if not found:
         raise DlDataError(f"data file '{written}' not found (looked in {path.parent})", span)
     return path
 

@@ -15,7 +15,9 @@ from .ops import FLOAT_DTYPES, INT_DTYPES, REGISTRY, OpSpec, ShapeProblem, Tenso
 from .values import CallValue, Located, Symbol, describe
 
 DTYPES = FLOAT_DTYPES + INT_DTYPES
-MAX_LAYERS = 1_000_000
+MAX_LAYERS = 200_000
+MAX_PASSES = 1_000_000  # repeat passes per model, empty ones included
+MAX_INT = 2**63 - 1
 BLOCK_INPUT = "in"
 
 
@@ -50,8 +52,8 @@ def arithmetic(op: str, a: int | float, b: int | float, span: Span, right: Span)
         )(a, b)
     except OverflowError:
         result = math.inf
-    if isinstance(result, float) and not math.isfinite(result):
-        raise DlArgumentError("number out of range", span)
+    if isinstance(result, float) and not math.isfinite(result) or isinstance(result, int) and abs(result) > MAX_INT:
+        raise DlArgumentError("number out of range", span, f"numbers stay within ±{MAX_INT}")
     return result
 
 
@@ -123,6 +125,7 @@ class ModelBuilder:
         self.counters: dict[str, int] = {}
         self.label_uses: dict[str, int] = {}
         self.block_stack: list[str] = []
+        self.passes = 0
 
     # naming
     def auto_name(self, spec: OpSpec) -> str:
@@ -150,6 +153,9 @@ class ModelBuilder:
             elif isinstance(stmt, s.RepeatStmt):
                 count = Int(low=0, high=100_000).convert(evaluate(stmt.count, env), stmt.count.span, "repeat count")
                 for _ in range(count):
+                    self.passes += 1
+                    if self.passes > MAX_PASSES:
+                        raise DlArgumentError(f"the repeats expand to more than {MAX_PASSES:,} passes", stmt.span)
                     stream = self.run(stmt.body, Scope(scope), env, stream)
             else:
                 stream = self.layer(stmt, scope, env, stream)
