@@ -6,11 +6,9 @@ from .ir import Graph, show_shape
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
-    first, *rest = cells
-    parts = [first.ljust(widths[0])]
-    for cell, width in zip(rest, widths[1:], strict=True):
-        parts.append(cell.rjust(width) if cell.replace(",", "").isdigit() else cell.ljust(width))
-    return "  ".join(parts).rstrip()
+    """Layer, shape and connections left-aligned; the parameter count right-aligned as Keras shows it."""
+    name, shape, params, connected = cells
+    return f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}  {connected}".rstrip()
 
 
 def table(graph: Graph) -> str:

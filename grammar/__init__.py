@@ -15,4 +15,5 @@ def parser() -> Lark:
         propagate_positions=True,
         strict=True,
         maybe_placeholders=True,
+        cache=True,  # building the strict LALR tables costs ~250 ms; the cache is keyed on grammar and options
     )

@@ -63,20 +63,17 @@ class OpSpec:
     arity: tuple[int, int | None] = (1, 1)
     doc: str = ""
     arg_names: tuple[str, ...] = field(init=False)
+    default_name: str = field(init=False)  # Keras' automatic layer name: `conv2d`, `max_pooling2d`, `re_lu`
 
     def __post_init__(self):
         object.__setattr__(self, "arg_names", tuple(a.name for a in self.args))
         if not self.keras_class:
             object.__setattr__(self, "keras_class", self.name)
+        object.__setattr__(self, "default_name", keras_snake_case(self.keras_class))
 
     @property
     def is_merge(self) -> bool:
         return self.arity != (1, 1)
-
-    @property
-    def default_name(self) -> str:
-        """Keras' automatic layer name for the class: `conv2d`, `max_pooling2d`, `re_lu`."""
-        return keras_snake_case(self.keras_class)
 
 
 def keras_snake_case(name: str) -> str:
