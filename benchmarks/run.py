@@ -1,8 +1,8 @@
-"""Run every benchmark in this folder, in name order: `make bench` or `python benchmarks/run.py [NAME ...]`.
+"""Run every benchmark in this folder, in name order: `make bench`, or `python benchmarks/run.py [NAME ...]`.
 
 A benchmark is any `benchmarks/*.py` other than this file and `_`-prefixed helpers, with a `main()` that
-prints its results. A missed goal is printed as GOAL MISSED and does not change the exit status; a
-benchmark that crashes does (exit 1), after the others have run.
+prints its results (goals through `_harness.goal`). A missed goal is printed as GOAL MISSED and leaves the
+exit status 0; a benchmark that crashes makes it 1, after the others have run.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # `import _harness`, and the compiler even when not installed
+
+import _harness  # noqa: E402
 
 
 def discover(names: list[str]) -> list[Path]:
@@ -22,39 +25,45 @@ def discover(names: list[str]) -> list[Path]:
         wanted = {n.removesuffix(".py") for n in names}
         unknown = wanted - {p.stem for p in found}
         if unknown:
-            raise SystemExit(f"no benchmark named {', '.join(sorted(unknown))} (have: {', '.join(p.stem for p in found)})")
+            have = ", ".join(p.stem for p in found)
+            raise SystemExit(f"no benchmark named {', '.join(sorted(unknown))} (have: {have})")
         found = [p for p in found if p.stem in wanted]
     return found
 
 
-def run_one(path: Path) -> bool:
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{path.stem}", path)
+def run_one(path: Path) -> None:
+    spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    main = getattr(module, "main", None)
-    if not callable(main):
-        print(f"  skipped: {path.name} has no main()")
-        return True
-    main()
-    return True
+    if not callable(getattr(module, "main", None)):
+        raise TypeError(f"{path.name} has no main()")
+    module.main()
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(HERE))  # so benchmarks can `import _harness`
+    benchmarks = discover(sys.argv[1:] if argv is None else argv)
+    print(f"{len(benchmarks)} benchmark(s); {_harness.machine_note()}")
     crashed = []
-    for path in discover(sys.argv[1:] if argv is None else argv):
-        print(f"\n=== {path.stem} " + "=" * max(0, 66 - len(path.stem)), flush=True)
+    for path in benchmarks:
+        print(f"\n=== {path.stem} " + "=" * max(3, 70 - len(path.stem)), flush=True)
         start = time.perf_counter()
         try:
             run_one(path)
         except Exception:
-            traceback.print_exc()
+            traceback.print_exc(file=sys.stdout)
             print(f"  BENCHMARK FAILED: {path.name}")
             crashed.append(path.stem)
-        print(f"  ({time.perf_counter() - start:.1f} s)", flush=True)
+        print(f"  [{path.stem}: {time.perf_counter() - start:.1f} s]", flush=True)
+
+    print("\n=== summary " + "=" * 63)
+    print(_harness.machine_note())
+    missed = [g for g in _harness.GOALS if not g[1]]
+    for description, ok, measured in _harness.GOALS:
+        print(f"  {'PASS       ' if ok else 'GOAL MISSED'}  {description} ({measured})")
+    print(f"  {len(_harness.GOALS) - len(missed)} of {len(_harness.GOALS)} goals met")
     if crashed:
-        print(f"\nfailed to run: {', '.join(crashed)}")
+        print(f"  failed to run: {', '.join(crashed)}")
         return 1
     return 0
 
