@@ -21,6 +21,8 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
+	@# an installed package runs from bytecode; PYTHONDONTWRITEBYTECODE would otherwise time the compiler
+	$(BIN)/python -m compileall -q compiler grammar backends
 	$(BIN)/python benchmarks/run.py
 
 lint: setup

@@ -103,7 +103,7 @@ def phases(path: Path) -> list[tuple[str, Timing]]:
     elaborated, graphs = time_call(lambda: elaborate(module), REPEATS)
     tabled, _ = time_call(lambda: table(graphs[0]), REPEATS)
     return [
-        ("parse (Lark + tree to syntax)", parsed),
+        ("parse (Lark building syntax nodes)", parsed),
         ("elaborate + shape check", elaborated),
         ("summary table", tabled),
     ]
@@ -159,12 +159,12 @@ def main() -> None:
 
 def profile(top: int) -> None:
     """cProfile one in-process `dlc check` of the largest spec, the Lark parser built inside it (as in a process)."""
-    import grammar
+    from compiler import parser
     from compiler.cli import main as dlc_main
 
     with tempfile.TemporaryDirectory(prefix="dlc-bench-") as tmp:
         path = write_specs(Path(tmp))[SIZES[-1]]
-        grammar.parser.cache_clear()
+        parser._parser.cache_clear()
         profiler = cProfile.Profile()
         with contextlib.redirect_stdout(io.StringIO()):
             profiler.runcall(dlc_main, ["check", str(path)])

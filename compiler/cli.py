@@ -24,9 +24,14 @@ def command(name: str):
 
 @command("check")
 def run_check(args: argparse.Namespace) -> int:
-    from .frontend import load
+    from .frontend import collector_paused, load
     from .summary import as_json, table
 
+    with collector_paused():  # every checked model stays alive until its summary prints
+        return _check_files(args, load, as_json if args.json else table)
+
+
+def _check_files(args: argparse.Namespace, load, report) -> int:
     failed, reports = False, []
     for path in args.files:
         try:
@@ -36,7 +41,7 @@ def run_check(args: argparse.Namespace) -> int:
             print(error.render(), file=sys.stderr)
             continue
         for graph in graphs:
-            reports.append(as_json(graph) if args.json else table(graph))
+            reports.append(report(graph))
     if args.json:
         print(json.dumps(reports, indent=2))
     else:

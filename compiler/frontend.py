@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .elaborate import elaborate
@@ -11,19 +13,30 @@ from .ir import Graph
 from .parser import parse
 
 
-def load_text(text: str, path: str = "<string>") -> list[Graph]:
-    """All models in `text`. Raises DlError, and nothing else, for any bad input."""
-    # The front end allocates many small objects that all stay alive until it returns; the cyclic collector
-    # would rescan them over and over (quadratic on 10,000-layer specs) and can free nothing.
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building objects that all stay alive.
+
+    The front end allocates many small objects and frees none of them; the collector would rescan them over
+    and over (quadratic on 10,000-layer specs) and could free nothing.
+    """
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return elaborate(parse(text, path))
-    except RecursionError:
-        raise DlError("the spec is nested too deeply to elaborate", Span(Source(path, text), 1, 1, 1, 2)) from None
+        yield
     finally:
         if collecting:
             gc.enable()
+
+
+def load_text(text: str, path: str = "<string>") -> list[Graph]:
+    """All models in `text`. Raises DlError, and nothing else, for any bad input."""
+    with collector_paused():
+        try:
+            return elaborate(parse(text, path))
+        except RecursionError:
+            span = Span(Source(path, text), 1, 1, 1, 2)
+            raise DlError("the spec is nested too deeply to elaborate", span) from None
 
 
 def load(path: str | Path) -> list[Graph]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from functools import cache
+from types import SimpleNamespace
 
-from lark import Token, Tree
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from grammar import parser as lark_parser
+import grammar
 
 from . import syntax as s
 from .errors import DlSyntaxError, Source, Span, did_you_mean
@@ -51,35 +54,57 @@ MISTAKES: dict[str, list[str]] = {
 }
 
 
-def _span(source: Source, meta) -> Span:
-    return Span(source, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
 def _token_span(source: Source, token: Token) -> Span:
     return Span(source, token.line, token.column, token.end_line, token.end_column)
 
 
-class _ToSyntax:
-    """Builds syntax dataclasses bottom-up; checks nothing beyond the literal text.
+# Tokens that carry a value; the others (keywords, brackets, commas) only give a `!` rule its extent.
+VALUE_TOKENS = frozenset({"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE"})
 
-    A plain walk over `Tree.data`, `.children` and `.meta` calling `rule_<name>(meta, children)`: Lark's
-    Transformer with `v_args(meta=True)` rebuilds a wrapper per node, a third of the time on big specs.
+
+class _ToSyntax:
+    """Builds syntax dataclasses as the parser reduces each rule; checks nothing beyond the literal text.
+
+    Lark calls `callbacks().<rule>(children)` during the parse, so no parse tree is built and walked again;
+    a node's span runs from its first child's start to its last child's end (tokens and built nodes both
+    know theirs). Rules marked `!` in the grammar keep their keywords and brackets for the span; they are
+    dropped before the `rule_<name>(span, children)` method sees the children.
     """
 
-    def __init__(self, source: Source):
-        self.source = source
-        self.rules = {name[5:]: getattr(self, name) for name in dir(self) if name.startswith("rule_")}
+    def __init__(self):
+        self.source: Source | None = None  # set for each parse; the parser object is built once
 
-    def transform(self, tree: Tree):
-        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
-        return self.rules[tree.data](tree.meta, children)
+    def callbacks(self) -> SimpleNamespace:
+        rules = [name for name in dir(self) if name.startswith("rule_")]
+        return SimpleNamespace(**{name[5:]: self._callback(getattr(self, name)) for name in rules})
 
-    def _sp(self, meta) -> Span:
-        return _span(self.source, meta)
+    def _callback(self, method):
+        def callback(children):
+            span = self._cover(children)
+            values = [c for c in children if not isinstance(c, Token) or c.type in VALUE_TOKENS]
+            return method(span, values)
+
+        return callback
+
+    def _cover(self, children) -> Span | None:
+        first = last = None
+        for child in children:
+            if isinstance(child, Token) or isinstance(getattr(child, "span", None), Span):
+                first = child
+                break
+        if first is None:
+            return None
+        for child in reversed(children):
+            if isinstance(child, Token) or isinstance(getattr(child, "span", None), Span):
+                last = child
+                break
+        start = first if isinstance(first, Token) else first.span
+        end = last if isinstance(last, Token) else last.span
+        return Span(self.source, start.line, start.column, end.end_line, end.end_column)
 
     # values
-    def rule_int(self, meta, children):
-        return s.Number(self._integer(children[0]), self._sp(meta))
+    def rule_int(self, span, children):
+        return s.Number(self._integer(children[0]), span)
 
     def _integer(self, token: Token) -> int:
         # Beyond int64 no backend can hold the value; refusing early also bounds all later arithmetic.
@@ -91,37 +116,37 @@ class _ToSyntax:
             )
         return int(token)
 
-    def rule_float(self, meta, children):
+    def rule_float(self, span, children):
         value = float(children[0])
         if not math.isfinite(value):
-            raise DlSyntaxError(f"number {children[0]} is out of range", self._sp(meta))
-        return s.Number(value, self._sp(meta))
+            raise DlSyntaxError(f"number {children[0]} is out of range", span)
+        return s.Number(value, span)
 
-    def rule_string(self, meta, children):
+    def rule_string(self, span, children):
         try:
             value = json.loads(children[0])
         except ValueError:
-            raise DlSyntaxError("invalid escape in string", self._sp(meta), 'use \\\\, \\" or \\n') from None
-        return s.String(value, self._sp(meta))
+            raise DlSyntaxError("invalid escape in string", span, 'use \\\\, \\" or \\n') from None
+        return s.String(value, span)
 
-    def rule_true(self, meta, _):
-        return s.Bool(True, self._sp(meta))
+    def rule_true(self, span, _):
+        return s.Bool(True, span)
 
-    def rule_false(self, meta, _):
-        return s.Bool(False, self._sp(meta))
+    def rule_false(self, span, _):
+        return s.Bool(False, span)
 
-    def rule_name(self, meta, children):
-        return s.Name(str(children[0]), self._sp(meta))
+    def rule_name(self, span, children):
+        return s.Name(str(children[0]), span)
 
-    def rule_tuple(self, meta, children):
-        return s.TupleExpr(tuple(c for c in children if c is not None), self._sp(meta))
+    def rule_tuple(self, span, children):
+        return s.TupleExpr(tuple(c for c in children if c is not None), span)
 
-    def rule_list(self, meta, children):
-        return s.ListExpr(tuple(c for c in children if c is not None), self._sp(meta))
+    def rule_list(self, span, children):
+        return s.ListExpr(tuple(c for c in children if c is not None), span)
 
     def _binop(op):  # noqa: N805 - builds methods at class creation
-        def method(self, meta, children):
-            return s.BinOp(op, children[0], children[1], self._sp(meta))
+        def method(self, span, children):
+            return s.BinOp(op, children[0], children[1], span)
 
         return method
 
@@ -131,19 +156,19 @@ class _ToSyntax:
     rule_div = _binop("/")
     rule_floordiv = _binop("//")
 
-    def rule_neg(self, meta, children):
-        return s.Neg(children[0], self._sp(meta))
+    def rule_neg(self, span, children):
+        return s.Neg(children[0], span)
 
-    def rule_pos(self, meta, children):
+    def rule_pos(self, span, children):
         return children[0]
 
-    def rule_keyword(self, meta, children):
-        return s.Arg(str(children[0]), children[1], self._sp(meta))
+    def rule_keyword(self, span, children):
+        return s.Arg(str(children[0]), children[1], span)
 
-    def rule_call(self, meta, children):
+    def rule_call(self, span, children):
         callee, *items = children
         args = tuple(a if isinstance(a, s.Arg) else s.Arg(None, a, a.span) for a in items if a is not None)
-        return s.Call(str(callee), args, self._sp(meta), _token_span(self.source, callee))
+        return s.Call(str(callee), args, span, _token_span(self.source, callee))
 
     @staticmethod
     def _statements(items) -> tuple[s.Stmt, ...]:
@@ -151,45 +176,45 @@ class _ToSyntax:
         return tuple(s.LayerStmt(i, None, None, i.span) if isinstance(i, s.Call) else i for i in items)
 
     # statements
-    def rule_labelled_stmt(self, meta, children):
+    def rule_labelled_stmt(self, span, children):
         label, call = children
-        return s.LayerStmt(call, str(label), _token_span(self.source, label), self._sp(meta))
+        return s.LayerStmt(call, str(label), _token_span(self.source, label), span)
 
-    def rule_from_stmt(self, meta, children):
+    def rule_from_stmt(self, span, children):
         return s.FromStmt(str(children[0]), _token_span(self.source, children[0]))
 
-    def rule_repeat_stmt(self, meta, children):
-        return s.RepeatStmt(children[0], self._statements(children[1:]), self._sp(meta))
+    def rule_repeat_stmt(self, span, children):
+        return s.RepeatStmt(children[0], self._statements(children[1:]), span)
 
     # declarations
-    def rule_fixed_dim(self, meta, children):
+    def rule_fixed_dim(self, span, children):
         return self._integer(children[0])
 
-    def rule_variable_dim(self, meta, _):
+    def rule_variable_dim(self, span, _):
         return None
 
-    def rule_input_decl(self, meta, children):
+    def rule_input_decl(self, span, children):
         name, dtype, *dims = children
-        return s.InputDecl(str(name), str(dtype), tuple(dims), self._sp(meta), _token_span(self.source, dtype))
+        return s.InputDecl(str(name), str(dtype), tuple(dims), span, _token_span(self.source, dtype))
 
-    def rule_param(self, meta, children):
-        return s.Param(str(children[0]), children[1], self._sp(meta))
+    def rule_param(self, span, children):
+        return s.Param(str(children[0]), children[1], span)
 
-    def rule_params(self, meta, children):
+    def rule_params(self, span, children):
         return tuple(c for c in children if c is not None)
 
-    def rule_block(self, meta, children):
+    def rule_block(self, span, children):
         name, params, *body = children
         body = self._statements(body)
-        return s.BlockDecl(str(name), params or (), body, self._sp(meta), _token_span(self.source, name))
+        return s.BlockDecl(str(name), params or (), body, span, _token_span(self.source, name))
 
-    def rule_setting(self, meta, children):
+    def rule_setting(self, span, children):
         return s.Setting(str(children[0]), children[1], _token_span(self.source, children[0]))
 
     def _section(kind, many):  # noqa: N805 - builds methods at class creation
-        def method(self, meta, children):
+        def method(self, span, children):
             body = self._statements(children) if many else children[0]
-            return s.Section(kind, body, self._sp(meta))
+            return s.Section(kind, body, span)
 
         return method
 
@@ -199,13 +224,13 @@ class _ToSyntax:
     rule_optimizer = _section("optimizer", False)
     rule_metrics = _section("metrics", False)
 
-    def rule_model(self, meta, children):
+    def rule_model(self, span, children):
         name, *items = children
         inputs = tuple(i for i in items if isinstance(i, s.InputDecl))
         sections = tuple(i for i in items if isinstance(i, s.Section))
-        return s.ModelDecl(str(name), inputs, sections, self._sp(meta), _token_span(self.source, name))
+        return s.ModelDecl(str(name), inputs, sections, span, _token_span(self.source, name))
 
-    def rule_start(self, meta, children):
+    def rule_start(self, span, children):
         models = tuple(c for c in children if isinstance(c, s.ModelDecl))
         blocks = tuple(c for c in children if isinstance(c, s.BlockDecl))
         return s.Module(models, blocks)
@@ -214,7 +239,7 @@ class _ToSyntax:
 def _terminal_word(name: str) -> str:
     if name in TERMINAL_WORDS:
         return TERMINAL_WORDS[name]
-    for terminal in lark_parser().terminals:
+    for terminal in _parser().terminals:
         if terminal.name == name and terminal.pattern.type == "str":
             return f"'{terminal.pattern.value}'"
     return name.lower()
@@ -248,24 +273,33 @@ def _syntax_error(source: Source, error: UnexpectedInput) -> DlSyntaxError:
         token = error.token
         span = Span(source, line, column, token.end_line or line, token.end_column or column + 1)
         message = f"unexpected {str(token)!r}; expected {_expected_words(set(error.expected))}"
-        hint = error.match_examples(lark_parser().parse, MISTAKES, use_accepts=True)
+        hint = error.match_examples(_parser().parse, MISTAKES, use_accepts=True)
         return DlSyntaxError(message, span, hint or _keyword_hint(str(token), set(error.expected)))
     expected = getattr(error, "expected", None)
     message = "unexpected end of file" + (f"; expected {_expected_words(set(expected))}" if expected else "")
     return DlSyntaxError(message, span, "is a closing ')', ']' or '}' missing?")
 
 
+_BUILDER = _ToSyntax()
+_BUILDING = threading.Lock()  # the builder holds the source of the parse in progress
+
+
+@cache
+def _parser() -> Lark:
+    return grammar.building_parser(_BUILDER.callbacks())
+
+
 def parse(text: str, path: str = "<string>") -> s.Module:
     """Parse .dl text into surface syntax; every failure is a DlError."""
     source = Source(path, text)
-    try:
-        tree = lark_parser().parse(text)
-    except UnexpectedInput as error:
-        raise _syntax_error(source, error) from None
-    try:
-        return _ToSyntax(source).transform(tree)
-    except RecursionError:
-        raise DlSyntaxError("the spec is nested too deeply", Span(source, 1, 1, 1, 2)) from None
+    with _BUILDING:
+        _BUILDER.source = source
+        try:
+            return _parser().parse(text)
+        except UnexpectedInput as error:
+            raise _syntax_error(source, error) from None
+        finally:
+            _BUILDER.source = None
 
 
-__all__ = ["parse", "MISTAKES", "Tree"]
+__all__ = ["parse", "MISTAKES"]
