@@ -60,6 +60,28 @@ def test_program_builds_the_seeded_weights_and_round_trips_them(example, tmp_pat
     assert torch.isfinite(output).all()
 
 
+RUFF = [sys.executable, "-m", "ruff"]
+LINT_RULES = "--select=E,F,W,I,B,UP,SIM"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_dlc_compile_writes_a_program_ruff_leaves_alone(example, tmp_path):
+    path = tmp_path / f"{example.stem}.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "compiler", "compile", str(example), "--target", "pytorch", "-o", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    compile(path.read_text(), str(path), "exec")
+    for check in (["format", "--check", "--diff"], ["check", LINT_RULES]):
+        ruffed = subprocess.run(
+            [*RUFF, *check, "--isolated", "--line-length=120", str(path)], capture_output=True, text=True
+        )
+        assert ruffed.returncode == 0, ruffed.stdout + ruffed.stderr
+
+
 def test_generated_program_compiles_and_has_help(tmp_path):
     (graph,) = load(ROOT / "examples/digits_resnet.dl")
     path = tmp_path / "resnet.py"
@@ -104,6 +126,14 @@ def test_iris_reaches_ninety_percent_validation_accuracy(tmp_path):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
     final = train(graph, tmp_path)
     assert final["val_accuracy"] >= 0.9
+
+
+def test_digits_convnet_reaches_ninety_five_percent_test_accuracy(tmp_path):
+    (graph,) = load(ROOT / "examples/digits_convnet.dl")
+    final = train(graph, tmp_path)  # its configured epochs
+    assert final["test_accuracy"] >= 0.95
+    history = (tmp_path / "history.json").read_text()
+    assert '"val_accuracy"' in history and '"test_accuracy"' in history
 
 
 def test_crafted_names_and_paths_stay_inert(tmp_path):

@@ -12,6 +12,7 @@ from compiler.codegen import Writer, comment, identifier, literal
 from compiler.ir import Graph, Value
 from compiler.training import fused_logits
 
+from ..formatting import format_program
 from . import lowerings
 from .lowerings import FIRST, LAST, Context, Lowered
 
@@ -268,6 +269,7 @@ def emit_program(graph: Graph) -> str:
         "import json",
         "import math",
         "import sys",
+        "import time",
         "import zlib",
         "from pathlib import Path",
         "",
@@ -326,7 +328,7 @@ def emit_program(graph: Graph) -> str:
     w.line()
     w.line()
     w.lines_of(_template_body())
-    return w.text()
+    return format_program(w.text())
 
 
 def data_spec(data) -> dict | None:

@@ -119,11 +119,12 @@ def split_data(xs, y, seed):
 # ---------------------------------------------------------------- training
 
 
-def progress(epoch, epochs, step, steps, logs, width=24):
+def progress(epoch, epochs, step, steps, logs, rate=None, width=24):
     filled = int(width * step / steps)
     bar = "=" * filled + "." * (width - filled)
     shown = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-    print(f"\rEpoch {epoch}/{epochs} [{bar}] {step}/{steps} - {shown}", end="", file=sys.stderr, flush=True)
+    speed = f" - {rate:,.0f} samples/s" if rate else ""
+    print(f"\rEpoch {epoch}/{epochs} [{bar}] {step}/{steps} - {shown}{speed}", end="", file=sys.stderr, flush=True)
 
 
 def evaluate(model, xs, y, batch_size):
@@ -159,6 +160,7 @@ def train(args):
     load_canonical(model, initial_weights(args.seed))
     optimizer = OPTIMIZER_CLASS(model.parameters(), **OPTIMIZER)
     history, start_epoch, stopping = {}, 0, {"best": None, "wait": 0, "weights": None}
+    timing = []  # seconds per epoch of this run, for throughput; not resumed
     shuffler = np.random.default_rng([args.seed, 1])
     checkpoint_path = out / "checkpoint.pt"
     if args.resume:
@@ -175,7 +177,7 @@ def train(args):
     for epoch in range(start_epoch, args.epochs):
         model.train()
         order = shuffler.permutation(len(train_y)) if SETTINGS["shuffle"] else np.arange(len(train_y))
-        totals, seen = {}, 0
+        totals, seen, started = {}, 0, time.perf_counter()
         for step in range(steps):
             index = order[step * args.batch_size : (step + 1) * args.batch_size]
             inputs = [torch.from_numpy(x[index]) for x in train_x]
@@ -192,11 +194,14 @@ def train(args):
                 totals[key] = totals.get(key, 0.0) + float(value) * len(index)
             seen += len(index)
             if step % 10 == 0 or step == steps - 1:
-                progress(epoch + 1, args.epochs, step + 1, steps, {k: v / seen for k, v in totals.items()})
+                rate = seen / (time.perf_counter() - started)
+                progress(epoch + 1, args.epochs, step + 1, steps, {k: v / seen for k, v in totals.items()}, rate)
+        seconds = time.perf_counter() - started
+        timing.append({"train_seconds": seconds, "train_samples": seen})
         logs = {key: value / seen for key, value in totals.items()}
         if len(val_y):
             logs.update({f"val_{k}": v for k, v in evaluate(model, val_x, val_y, args.batch_size).items()})
-        progress(epoch + 1, args.epochs, steps, steps, logs)
+        progress(epoch + 1, args.epochs, steps, steps, logs, seen / seconds)
         print(file=sys.stderr)
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
@@ -234,7 +239,7 @@ def train(args):
     if len(test_y):
         results = {f"test_{k}": v for k, v in evaluate(model, test_x, test_y, args.batch_size).items()}
     save_file(to_canonical(model), str(out / "weights.safetensors"), metadata={"model": MODEL_NAME, "source": SOURCE})
-    (out / "history.json").write_text(json.dumps({"history": history, "final": results}, indent=2))
+    (out / "history.json").write_text(json.dumps({"history": history, "final": results, "timing": timing}, indent=2))
     plot_history(history, out / "curves.png")
     final = {key: values[-1] for key, values in history.items()} | results
     print("final: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
