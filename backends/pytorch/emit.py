@@ -12,7 +12,7 @@ from compiler.codegen import Writer, comment, identifier, literal
 from compiler.ir import Graph, Value
 from compiler.training import fused_logits
 
-from ..formatting import format_program
+from ..formatting import format_program, template_body
 from . import lowerings
 from .lowerings import FIRST, LAST, Context, Lowered
 
@@ -238,9 +238,7 @@ def _with_needs(names: list[str], needs: dict[str, tuple[str, ...]]) -> list[str
 
 
 def _template_body() -> str:
-    source = resources.files("backends.pytorch").joinpath("template.py").read_text()
-    start = source.index("# ----------------------------------------------------------------")
-    return source[start:]
+    return template_body("backends", "program_common.py") + "\n\n" + template_body("backends.pytorch", "template.py")
 
 
 RUNTIME_NEEDS = {"pad_same": ("same_padding",), "avg_pool_same": ("same_padding",)}
