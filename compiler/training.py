@@ -271,7 +271,7 @@ def fused_logits(graph: Graph) -> str | None:
     if loss is None or loss.args.get("from_logits"):
         return None
     last = graph.nodes[-1]
-    activation = last.args.get("activation") if last.op != "Softmax" else "softmax"
+    activation = last.spec.output_activation(last.args)
     if last.op == "Softmax" and last.args["axis"] not in (-1, len(last.output.shape)):
         return None
     wanted = {"binary_crossentropy": "sigmoid"}.get(loss.name, "softmax")

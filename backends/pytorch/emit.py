@@ -78,15 +78,12 @@ class ForwardBuilder:
             self.attrs[node.name] = attr
             lowered: Lowered = lower(Context(node, attr, inputs), wants)
             expr = lowered.expr
-            activation = node.args.get("activation") if node.op != "Activation" else None
-            if activation and activation != "linear":
-                if node is last and fused:
-                    self.final_activation = lowerings.activate(activation, "{x}", LAST)
-                else:
-                    expr = lowerings.activate(activation, expr, lowered.layout)
-            if node is last and node.op == "Softmax" and fused:
-                self.final_activation = expr.replace(inputs[0], "{x}")
-                expr = inputs[0]
+            if node is last and fused:  # training stops at the logits; `finish` applies the activation
+                self.final_activation = lowerings.activate(fused, "{x}", LAST)
+                if node.op in ("Softmax", "Activation"):
+                    expr = inputs[0]
+            elif node.op not in ("Softmax", "Activation") and node.spec.output_activation(node.args):
+                expr = lowerings.activate(node.args["activation"], expr, lowered.layout)
             self.lines.append(f"{attr} = {expr}  {comment(f'{Path(node.span.source.path).name}:{node.span.line}')}")
             self.vars[(node.output.name, lowered.layout)] = attr
             self.layout[node.output.name] = lowered.layout

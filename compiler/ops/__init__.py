@@ -75,6 +75,19 @@ class OpSpec:
     def is_merge(self) -> bool:
         return self.arity != (1, 1)
 
+    def output_activation(self, args: dict[str, Any]) -> str | None:
+        """The activation applied to the layer's output, as `activation=` means on Dense and Conv.
+
+        A recurrent layer's `activation` works inside its cell and is not applied again to what it returns;
+        Softmax is its own activation.
+        """
+        if self.name == "Softmax":
+            return "softmax"
+        if self.family == "recurrent" or self.name == "Activation":
+            return args.get("activation") if self.name == "Activation" else None
+        activation = args.get("activation")
+        return activation if activation and activation != "linear" else None
+
 
 def keras_snake_case(name: str) -> str:
     name = re.sub(r"\W+", "", name)
