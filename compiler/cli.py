@@ -66,7 +66,10 @@ def run_compile(args: argparse.Namespace) -> int:
     from .frontend import load_model
 
     graph = load_model(args.file, args.model)
-    from backends.pytorch.emit import emit_program
+    if args.target == "keras":
+        from backends.keras.emit import emit_program
+    else:
+        from backends.pytorch.emit import emit_program
 
     program = emit_program(graph)
     if args.output:
@@ -84,7 +87,10 @@ def run_train(args: argparse.Namespace) -> int:
     from .frontend import load_model
 
     graph = load_model(args.file, args.model)
-    from backends.pytorch.train import train
+    if args.backend == "keras":
+        from backends.keras.train import train
+    else:
+        from backends.pytorch.train import train
 
     out = Path(args.out) if args.out else Path("runs") / graph.name
     train(graph, out, epochs=args.epochs, seed=args.seed)
@@ -107,13 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_ = commands.add_parser("compile", help="generate a standalone training program")
     compile_.add_argument("file", metavar="FILE")
-    compile_.add_argument("--target", choices=["pytorch"], default="pytorch")
+    compile_.add_argument("--target", choices=["pytorch", "keras"], default="pytorch")
     compile_.add_argument("--model", help="which model, when the file holds several")
     compile_.add_argument("-o", "--output", help="write the program here (default: standard output)")
 
     train = commands.add_parser("train", help="train a model; writes weights, history and curves")
     train.add_argument("file", metavar="FILE")
-    train.add_argument("--backend", choices=["pytorch"], default="pytorch")
+    train.add_argument("--backend", choices=["pytorch", "keras"], default="pytorch")
     train.add_argument("--model", help="which model, when the file holds several")
     train.add_argument("--epochs", type=int, help="override the spec's epochs")
     train.add_argument("--seed", type=int, help="override the spec's seed")

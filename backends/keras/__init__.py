@@ -1,0 +1,1 @@
+"""The Keras 3 backend: generated standalone training programs (TensorFlow backend, channels-last)."""
