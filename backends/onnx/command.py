@@ -1,0 +1,85 @@
+"""`dlc export` and `dlc predict`, on top of the exporter and ONNX Runtime."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from compiler.ir import Graph
+from compiler.weights import check_weights, initial_weights, load_safetensors
+
+from . import export_model, save
+
+
+def export(
+    graph: Graph,
+    output: Path,
+    weights_path: Path | None = None,
+    opset: int | None = None,
+    quantize: str | None = None,
+) -> None:
+    if weights_path is None:
+        seed = graph.training.settings.seed
+        weights = initial_weights(graph, seed)
+        print(f"no --weights given: exporting the initial weights of seed {seed} (untrained)", file=sys.stderr)
+    else:
+        weights, _ = load_safetensors(weights_path)
+        check_weights(graph, weights)
+    model = export_model(graph, weights, **({} if opset is None else {"opset": opset}))
+    if quantize is None:
+        save(model, output)
+        print(f"wrote {output}", file=sys.stderr)
+        return
+    from .quantize import quantize_file, report
+
+    with tempfile.TemporaryDirectory(prefix="dlc-export-") as tmp:
+        float_path = Path(tmp) / "float32.onnx"
+        save(model, float_path)
+        chosen = quantize_file(float_path, output)
+        if not chosen:
+            save(model, output)
+            print(f"nothing to quantize (no MatMul, Gemm or recurrent ops): wrote float32 {output}", file=sys.stderr)
+            return
+        print(f"quantized {', '.join(chosen)} to int8 (convolutions stay float32): wrote {output}", file=sys.stderr)
+        for line in report(float_path, output, sample_feeds(graph), validation_split(graph)):
+            print(f"  {line}", file=sys.stderr)
+
+
+def sample_feeds(graph: Graph, batch: int = 64, length: int = 16) -> dict[str, np.ndarray]:
+    """Random inputs for timing, token ids in range."""
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for value in graph.inputs:
+        shape = (batch, *(length if d is None else d for d in value.shape))
+        if value.dtype.startswith("i"):
+            users = [n for n in graph.nodes if value in n.inputs and n.op == "Embedding"]
+            high = users[0].args["input_dim"] if users else 2
+            feeds[value.name] = rng.integers(0, high, shape).astype(np.int64 if value.dtype == "i64" else np.int32)
+        else:
+            feeds[value.name] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+def validation_split(graph: Graph):
+    from backends.dataset import load_splits
+
+    splits = load_splits(graph)
+    return None if splits is None else splits[1]
+
+
+def predict(model: Path, inputs: list[Path], provider: str, output: Path | None) -> None:
+    from .predict import predict_files
+
+    result = predict_files(model, inputs, provider)
+    if output is not None:
+        np.save(output, result)
+        print(f"wrote {output} ({result.shape[0]} rows)", file=sys.stderr)
+        return
+    with np.printoptions(precision=5, suppress=True, linewidth=120, threshold=2000):
+        for row in result:
+            print(row if row.ndim else float(row))
+    if result.ndim == 2 and result.shape[1] > 1:
+        print(f"classes: {result.argmax(-1).tolist()}", file=sys.stderr)

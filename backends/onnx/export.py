@@ -1,0 +1,149 @@
+"""From the IR and canonical weights to an ONNX model: inputs, one lowering per node, output, metadata."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from compiler import __version__ as source_version
+from compiler.errors import DlError
+from compiler.ir import Graph
+from compiler.weights import check_weights
+
+from .builder import FIRST, LAST, Context, GraphBuilder
+from .lowerings import TABLE
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 17  # LayerNormalization arrived in 17
+ELEMENT_TYPES = {"f16": TensorProto.FLOAT16, "f32": TensorProto.FLOAT, "f64": TensorProto.DOUBLE}
+ELEMENT_TYPES |= {"i32": TensorProto.INT32, "i64": TensorProto.INT64}
+# scikit-learn's target_names for the bundled sets, in class-id order
+DATASET_CLASSES = {
+    "digits": [str(k) for k in range(10)],
+    "iris": ["setosa", "versicolor", "virginica"],
+    "wine": ["class_0", "class_1", "class_2"],
+    "breast_cancer": ["malignant", "benign"],
+}
+
+
+def export_model(graph: Graph, weights: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    """The ONNX model of `graph` with canonical `weights` (keyed `LAYER.WEIGHT`, Keras layouts) as initializers.
+
+    Inputs keep the .dl names and channels-last shapes, with a dynamic `batch` dimension and a named
+    dimension per `?`. The output is the model's inference output (probabilities after a softmax, dropout
+    off, BatchNormalization on its moving statistics), always float32: weights are float32 in v1, so
+    f16/f64 inputs are cast to float32 at the edge. Raises DlError for weights that do not fit the model
+    or an opset this onnx cannot write.
+    """
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise DlError(f"the ONNX opset must be an integer from {MIN_OPSET} to {newest}, got {opset!r}")
+    check_weights(graph, weights)
+    g = GraphBuilder(opset)
+    g.taken.update(value.name for value in graph.inputs)
+    g.reserved.update(node.name for node in graph.nodes)
+    inputs = [graph_input(g, value) for value in graph.inputs]
+    for node in graph.nodes:
+        lower_node(g, node, weights)
+    output_name = graph_output(g, graph)
+    output = helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["batch", *graph.output.shape])
+    onnx_graph = helper.make_graph(g.nodes, graph.name, inputs, [output], g.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(onnx_graph, opset_imports=opsets, producer_name="dlc", producer_version=dlc_version())
+    model.ir_version = helper.find_min_ir_version_for(opsets)  # the oldest IR that runtimes must read
+    model.doc_string = f"{graph.name}, compiled by dlc from {Path(graph.source.path).name}"
+    helper.set_model_props(model, model_metadata(graph))
+    return model
+
+
+def graph_input(g: GraphBuilder, value) -> onnx.ValueInfoProto:
+    dims = ["batch"] + [f"{value.name}_dim{k + 1}" if d is None else d for k, d in enumerate(value.shape)]
+    name = value.name
+    if value.dtype in ("f16", "f64"):
+        name = g.add("Cast", [value.name], value.name, to=TensorProto.FLOAT)
+    g.define(value, name, LAST)
+    return helper.make_tensor_value_info(value.name, ELEMENT_TYPES[value.dtype], dims)
+
+
+def graph_output(g: GraphBuilder, graph: Graph) -> str:
+    """The name of the model's output: its last layer's, unless that is an input or not channels-last."""
+    result = g.fetch(graph.output, LAST)
+    if result == graph.output.name and result not in {v.name for v in graph.inputs}:
+        return result
+    name = g.fresh("output")
+    g.reserved.add(name)
+    if g.rename_last_output(result, name) != name:
+        g.nodes.append(helper.make_node("Identity", [result], [name], name=g.fresh("output/Identity")))
+    return name
+
+
+def lower_node(g: GraphBuilder, node, weights: Mapping[str, np.ndarray]) -> None:
+    wants, lower = TABLE[node.op]
+    if wants == FIRST and len(node.inputs[0].shape) < 2:
+        wants = LAST  # a vector per sample has its channels on axis 1 either way
+    if wants is None:  # layout-agnostic: keep the inputs' layout when they agree
+        layouts = {g.layouts[v.name] for v in node.inputs}
+        wants = layouts.pop() if len(layouts) == 1 else LAST
+    inputs = [g.fetch(v, wants) for v in node.inputs]
+    name, layout = lower(Context(node, g, inputs, wants, weights))
+    g.define(node.output, g.rename_last_output(name, node.name), layout)
+
+
+def dlc_version() -> str:
+    try:
+        return metadata.version("dlc")
+    except metadata.PackageNotFoundError:
+        return source_version
+
+
+def model_metadata(graph: Graph) -> dict[str, str]:
+    """`metadata_props`: the model's name, its source's sha256, the compiler version, class names if known."""
+    props = {
+        "model_name": graph.name,
+        "source_file": Path(graph.source.path).name,
+        "source_sha256": hashlib.sha256(graph.source.text.encode("utf-8")).hexdigest(),
+        "dlc_version": dlc_version(),
+    }
+    names = class_names(graph)
+    if names is not None:
+        props["class_names"] = json.dumps(names)
+    return props
+
+
+def class_names(graph: Graph) -> list[str] | None:
+    """Class names in class-id order: a bundled set's, or a CSV's text targets sorted (as training numbers them)."""
+    data = graph.training.settings.data
+    if data is None or data.classes is None:
+        return None
+    if data.kind == "dataset":
+        return DATASET_CLASSES.get(data.name)
+    if data.kind != "csv":
+        return None
+    try:
+        with open(data.path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    column = rows[0].index(data.target)
+    targets = {row[column] for row in rows[1:] if len(row) > column}
+    try:
+        [float(t) for t in targets]
+    except ValueError:
+        return sorted(targets)
+    return None  # numeric targets are their own class ids
+
+
+def save(model: onnx.ModelProto, path: str | Path) -> None:
+    """Write `model` to `path`; a DlError (one line) when the file cannot be written."""
+    try:
+        onnx.save_model(model, str(path))
+    except OSError as error:
+        raise DlError(f"{path}: cannot write the ONNX model: {error.strerror or error}") from None
