@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/python -m compiler check examples/*.dl
-	$(BIN)/python -m compiler train examples/digits_convnet.dl --out runs/DigitsConvNet
+	$(BIN)/python -m compiler train examples/digits_convnet.dl --out runs/DigitsConvNet --export
+	$(BIN)/python examples/onnx_matches_pytorch.py runs/DigitsConvNet
 
 test: setup
 	$(BIN)/python -m pytest

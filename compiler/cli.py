@@ -94,6 +94,35 @@ def run_train(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path("runs") / graph.name
     train(graph, out, epochs=args.epochs, seed=args.seed)
+    if args.export:
+        from backends.onnx.command import export
+
+        export(graph, out / "model.onnx", weights_path=out / "weights.safetensors")
+    return 0
+
+
+@command("export")
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .frontend import load_model
+
+    graph = load_model(args.file, args.model)
+    from backends.onnx.command import export
+
+    weights = Path(args.weights) if args.weights else None
+    export(graph, Path(args.output), weights_path=weights, opset=args.opset, quantize=args.quantize)
+    return 0
+
+
+@command("predict")
+def run_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from backends.onnx.command import predict
+
+    output = Path(args.output) if args.output else None
+    predict(Path(args.model_file), [Path(p) for p in args.input], args.provider, output)
     return 0
 
 
@@ -124,6 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="override the spec's epochs")
     train.add_argument("--seed", type=int, help="override the spec's seed")
     train.add_argument("--out", help="output folder (default: runs/<model name>)")
+    train.add_argument("--export", action="store_true", help="also write OUT/model.onnx from the trained weights")
+
+    export = commands.add_parser("export", help="export a model to ONNX (weights from a .safetensors file)")
+    export.add_argument("file", metavar="FILE")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export.add_argument("--weights", help="canonical .safetensors weights (default: the seed's initial weights)")
+    export.add_argument("--model", help="which model, when the file holds several")
+    export.add_argument("--opset", type=int, help="ONNX opset (default: 17)")
+    export.add_argument("--quantize", choices=["int8"], help="dynamic int8 for MatMul/Gemm and recurrent ops")
+
+    predict = commands.add_parser("predict", help="run an exported .onnx model on ONNX Runtime")
+    predict.add_argument("model_file", metavar="MODEL.onnx")
+    predict.add_argument(
+        "--input", action="append", required=True, help="a .npy or .csv file; repeat once per model input, in order"
+    )
+    predict.add_argument("--provider", choices=["cpu", "cuda"], default="cpu")
+    predict.add_argument("-o", "--output", help="save the outputs as .npy (default: print them)")
     return parser
 
 
