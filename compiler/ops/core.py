@@ -80,7 +80,7 @@ register(
         (
             ArgSpec("max_value", Float(low=0.0), None),
             ArgSpec("negative_slope", Float(low=0.0), 0.0),
-            ArgSpec("threshold", Float(), 0.0),
+            ArgSpec("threshold", Float(low=0.0), 0.0),  # Keras refuses a negative threshold
         ),
         same_shape("ReLU"),
     ),
