@@ -133,9 +133,46 @@ class KerasRecurrent(nn.Module):
             "softmax": lambda v: torch.softmax(v, dim=-1),
         }[name](x)
 
+    def _fused_weights(self):
+        """Keras' kernels and bias as torch's [w_ih, w_hh, b_ih, b_hh]; the recurrent bias is zero except in GRU."""
+        kernel, recurrent, bias = self.kernel, self.recurrent_kernel, self.bias
+        if self.kind == "GRU":  # Keras orders the gates z, r, h; torch r, z, n
+            u = self.units
+
+            def order(w):
+                return torch.cat([w[..., u : 2 * u], w[..., :u], w[..., 2 * u :]], dim=-1)
+
+            kernel, recurrent = order(kernel), order(recurrent)
+            bias = None if bias is None else order(bias)
+        weights = [kernel.t(), recurrent.t()]
+        if bias is not None:
+            if self.kind == "GRU":
+                weights += [bias[0], bias[1]]
+            else:
+                weights += [bias, torch.zeros_like(bias)]
+        return weights
+
+    def _fused(self, x):
+        """torch's fused kernels; they need Keras' default activations."""
+        h = x.new_zeros(1, x.shape[0], self.units)
+        args = (self._fused_weights(), self.use_bias, 1, 0.0, self.training, False, True)
+        if self.kind == "LSTM":
+            sequence, h, _ = torch.lstm(x, (h, torch.zeros_like(h)), *args)
+        elif self.kind == "GRU":
+            sequence, h = torch.gru(x, h, *args)
+        else:
+            sequence, h = torch.rnn_tanh(x, h, *args)
+        return sequence, h[0]
+
     def forward(self, x):
         if self.go_backwards:
             x = torch.flip(x, dims=[1])
+        fused = self.activation == "tanh" and (self.kind == "SimpleRNN" or self.recurrent_activation == "sigmoid")
+        if fused:
+            sequence, last = self._fused(x)
+            if not self.return_sequences:
+                return last
+            return torch.flip(sequence, dims=[1]) if self.go_backwards else sequence
         batch = x.shape[0]
         h = x.new_zeros(batch, self.units)
         c = x.new_zeros(batch, self.units)
