@@ -112,6 +112,26 @@ def run_export(args: argparse.Namespace) -> int:
 
     weights = Path(args.weights) if args.weights else None
     export(graph, Path(args.output), weights_path=weights, opset=args.opset, quantize=args.quantize)
+    if args.triton_repo:
+        from backends.serve import write_triton_repository
+
+        for path in write_triton_repository([args.output], args.triton_repo, max_batch=args.max_batch):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+@command("serve")
+def run_serve(args: argparse.Namespace) -> int:
+    from backends.serve import serve
+
+    serve(
+        args.models,
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_delay_ms=args.max_delay_ms,
+        max_body_bytes=args.max_body_bytes,
+    )
     return 0
 
 
@@ -162,6 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", help="which model, when the file holds several")
     export.add_argument("--opset", type=int, help="ONNX opset (default: 17)")
     export.add_argument("--quantize", choices=["int8"], help="dynamic int8 for MatMul/Gemm and recurrent ops")
+    export.add_argument("--triton-repo", metavar="DIR", help="also write a Triton model repository here")
+    export.add_argument("--max-batch", type=int, default=32, help="Triton max_batch_size (default: %(default)s)")
+
+    serve = commands.add_parser("serve", help="serve .onnx models over the KServe v2 / Triton HTTP protocol")
+    serve.add_argument("models", nargs="+", metavar="MODEL.onnx")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s, loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="default: %(default)s; 0 picks a free port")
+    serve.add_argument("--max-batch", type=int, default=32, help="rows per dynamic batch (default: %(default)s)")
+    serve.add_argument(
+        "--max-delay-ms", type=float, default=0.0, help="wait this long to fill a batch (default: never wait)"
+    )
+    serve.add_argument(
+        "--max-body-bytes", type=int, default=64 * 1024 * 1024, help="largest request body (default: 64 MiB)"
+    )
 
     predict = commands.add_parser("predict", help="run an exported .onnx model on ONNX Runtime")
     predict.add_argument("model_file", metavar="MODEL.onnx")

@@ -29,6 +29,7 @@ def export(
         weights, _ = load_safetensors(weights_path)
         check_weights(graph, weights)
     model = export_model(graph, weights, **({} if opset is None else {"opset": opset}))
+    output.parent.mkdir(parents=True, exist_ok=True)
     if quantize is None:
         save(model, output)
         print(f"wrote {output}", file=sys.stderr)

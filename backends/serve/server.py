@@ -1,0 +1,107 @@
+"""Running the app: load the models, bind the socket, print where it listens, and serve until stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from compiler.errors import DlError
+
+from .app import DEFAULT_MAX_BODY_BYTES, create_app
+from .models import load_models
+
+GRACEFUL_SHUTDOWN_S = 30  # after SIGINT/SIGTERM, how long requests in flight may take to finish
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise DlError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.listen(4096)  # connections made as soon as the URL is printed wait for uvicorn to accept them
+    return sock
+
+
+def serve(
+    paths: list[str | Path],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_batch: int = 32,
+    max_delay_ms: float = 0.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    threads: int | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve ONNX models over the KServe v2 REST protocol until SIGINT/SIGTERM; blocks.
+
+    paths: .onnx files; each is served as its metadata_props "model_name"/"name", else its file stem.
+    host, port: where to listen (port 0 picks a free one; the URL printed says which).
+    max_batch: most rows per ONNX Runtime run when concurrent requests are merged (1 turns batching off).
+    max_delay_ms: how long a batch may wait to fill; 0 runs as soon as the runtime is free.
+    max_body_bytes: larger request bodies are answered 413.
+    threads: ONNX Runtime intra-op threads per model (default: the cores minus one, at most 8).
+    Raises DlError for a missing or broken model, a name used twice, or an address it cannot bind.
+    On shutdown, requests in flight are finished (up to GRACEFUL_SHUTDOWN_S) before the models are released.
+    """
+    if max_batch < 1:
+        raise DlError(f"--max-batch must be at least 1, not {max_batch}")
+    if max_delay_ms < 0:
+        raise DlError(f"--max-delay-ms must not be negative, not {max_delay_ms}")
+    if max_body_bytes < 1:
+        raise DlError(f"the body size limit must be positive, not {max_body_bytes}")
+    models = load_models(list(paths), threads)
+    app = create_app(models, max_batch, max_delay_ms, max_body_bytes)
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"dlc serve: listening on http://{shown}:{bound} (KServe v2 REST; Ctrl-C to stop)")
+    for model in models.values():
+        inputs = ", ".join(f"{s.name}: {s.datatype}{list(s.shape)}" for s in model.signature.inputs)
+        batching = f"batches up to {max_batch}" if model.signature.batched and max_batch > 1 else "no batching"
+        print(f"  {model.name:<20} /v2/models/{model.name}/infer  ({inputs}; {batching}; from {model.path})")
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        backlog=4096,
+        proxy_headers=False,  # no X-Forwarded-* rewriting: one less middleware per request
+        server_header=False,
+        date_header=False,
+    )
+    server = uvicorn.Server(config)
+    with _signals_end_quietly():
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+
+
+@contextlib.contextmanager
+def _signals_end_quietly() -> Iterator[None]:
+    """uvicorn re-raises the SIGINT/SIGTERM that stopped it after its graceful shutdown; that is a normal end here
+    (exit status 0, no KeyboardInterrupt traceback)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

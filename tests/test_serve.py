@@ -1,0 +1,394 @@
+"""`dlc serve`: the real server in a subprocess, driven with Triton's official HTTP client and raw HTTP.
+
+One server serves the iris MLP, the digits convnet and the digits LSTM (a `?` time axis), exported by the
+ONNX backend with seeded initial weights; every answer is compared with ONNX Runtime run directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+tritonclient = pytest.importorskip("tritonclient.http")
+pytest.importorskip("uvicorn")
+import tritonclient.http as httpclient  # noqa: E402
+import tritonclient.http.aio as aioclient  # noqa: E402
+
+from backends.onnx import export_model, save  # noqa: E402
+from backends.serve.triton import write_triton_repository  # noqa: E402
+from compiler.errors import DlError  # noqa: E402
+from compiler.frontend import load_model  # noqa: E402
+from compiler.weights import initial_weights  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = {"IrisMLP": "iris_mlp", "DigitsConvNet": "digits_convnet", "DigitsLSTM": "digits_lstm"}
+MAX_BODY = 256 * 1024
+MAX_BATCH = 32
+
+
+@pytest.fixture(scope="module")
+def onnx_files(tmp_path_factory) -> dict[str, Path]:
+    """Model name -> an .onnx file exported from the example."""
+    folder = tmp_path_factory.mktemp("onnx")
+    files = {}
+    for name, stem in EXAMPLES.items():
+        graph = load_model(REPO / "examples" / f"{stem}.dl")
+        path = folder / f"{stem}.onnx"
+        save(export_model(graph, initial_weights(graph, 0)), path)
+        files[name] = path
+    return files
+
+
+@pytest.fixture(scope="module")
+def sessions(onnx_files) -> dict[str, ort.InferenceSession]:
+    return {
+        name: ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for name, path in onnx_files.items()
+    }
+
+
+def start_server(paths, log: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """`python -m backends.serve` on a free loopback port, once it answers ready: (process, host:port)."""
+    argv = [sys.executable, "-m", "backends.serve", *map(str, paths), "--port", "0", *options]
+    with open(log, "w") as errors:
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
+    first = proc.stdout.readline()
+    found = re.search(r"http://([\d.]+:\d+)", first)
+    if not found:
+        proc.kill()
+        raise AssertionError(f"no URL printed: {first!r}\n{log.read_text()}")
+    address = found.group(1)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{address}/v2/health/ready", timeout=2) as response:
+                if response.status == 200:
+                    return proc, address
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(f"the server never became ready:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
+def stop_server(proc: subprocess.Popen, log: Path) -> None:
+    """SIGTERM, which must end the server cleanly (exit status 0)."""
+    proc.terminate()
+    code = proc.wait(timeout=30)
+    proc.stdout.close()
+    assert code == 0, f"server exited {code} on SIGTERM:\n{log.read_text()}"
+
+
+@pytest.fixture(scope="module")
+def server(onnx_files, tmp_path_factory):
+    """The server's address (host:port), serving the three examples."""
+    log = tmp_path_factory.mktemp("log") / "stderr.txt"
+    proc, address = start_server(
+        onnx_files.values(), log, "--max-batch", str(MAX_BATCH), "--max-body-bytes", str(MAX_BODY)
+    )
+    try:
+        yield address
+    finally:
+        stop_server(proc, log)
+
+
+@pytest.fixture
+def client(server):
+    with httpclient.InferenceServerClient(server) as c:
+        yield c
+
+
+def sample(name: str, rows: int, rng: np.random.Generator, steps: int = 5) -> np.ndarray:
+    shape = {"IrisMLP": (rows, 4), "DigitsConvNet": (rows, 8, 8, 1), "DigitsLSTM": (rows, steps, 8)}[name]
+    return (rng.random(shape, dtype=np.float32) * 16).astype(np.float32)
+
+
+def direct(sessions, name: str, x: np.ndarray) -> np.ndarray:
+    session = sessions[name]
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+# --- metadata ---
+
+
+def test_health_and_metadata(client, onnx_files, server):
+    assert client.is_server_live() and client.is_server_ready()
+    with urllib.request.urlopen(f"http://{server}/v2") as response:
+        meta = json.loads(response.read())
+    assert meta["name"] == "dlc" and "binary_tensor_data" in meta["extensions"]
+    for name, path in onnx_files.items():
+        assert client.is_model_ready(name)
+        model = onnx.load(str(path))
+        meta = client.get_model_metadata(name)
+        assert meta["name"] == name and meta["platform"] == "onnxruntime_onnx"
+        for got, want in [(meta["inputs"], model.graph.input), (meta["outputs"], model.graph.output)]:
+            assert [t["name"] for t in got] == [v.name for v in want]
+            for tensor, value in zip(got, want, strict=True):
+                assert tensor["datatype"] == "FP32"
+                dims = [d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim]
+                assert tensor["shape"] == dims and dims[0] == -1
+    assert client.get_model_metadata("DigitsLSTM")["inputs"][0]["shape"] == [-1, -1, 8]
+    assert not client.is_model_ready("NoSuchModel")
+
+
+# --- inference with the official client ---
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_infer_matches_onnxruntime(client, sessions, name, binary):
+    rng = np.random.default_rng(len(name))
+    meta = client.get_model_metadata(name)
+    x = sample(name, 3, rng)
+    tensor = httpclient.InferInput(meta["inputs"][0]["name"], list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x, binary_data=binary)
+    output = meta["outputs"][0]["name"]
+    result = client.infer(name, [tensor], outputs=[httpclient.InferRequestedOutput(output, binary_data=binary)])
+    got = result.as_numpy(output)
+    assert got.dtype == np.float32 and got.shape == (3, 10 if name != "IrisMLP" else 3)
+    np.testing.assert_allclose(got, direct(sessions, name, x), rtol=1e-5, atol=1e-6)
+    assert result.get_response()["model_name"] == name
+
+
+def test_infer_without_outputs_listed_returns_binary(client, sessions):
+    """The client asks for every output as binary (`binary_data_output`) when none is listed."""
+    x = sample("IrisMLP", 2, np.random.default_rng(7))
+    tensor = httpclient.InferInput("measurements", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    result = client.infer("IrisMLP", [tensor], request_id="abc")
+    assert result.get_response()["id"] == "abc"
+    output = result.get_response()["outputs"][0]
+    assert "binary_data_size" in output["parameters"]
+    np.testing.assert_allclose(result.as_numpy(output["name"]), direct(sessions, "IrisMLP", x), rtol=1e-5, atol=1e-6)
+
+
+# --- dynamic batching under concurrency ---
+
+
+def metric_samples(server: str, metric: str, model: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://{server}/metrics") as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith(metric) and f'model="{model}"' in line:
+            key, value = line.rsplit(" ", 1)
+            samples[key] = float(value)
+    return samples
+
+
+def test_concurrent_clients_each_get_their_own_answer(server, sessions):
+    """64 clients x 20 requests, distinct inputs; the LSTM's requests mix sequence lengths (never batched together)."""
+    clients, per_client = 64, 20
+    rng = np.random.default_rng(1)
+    plans = []
+    for c in range(clients):
+        name = "DigitsLSTM" if c % 4 == 0 else "IrisMLP"
+        requests = []
+        for _ in range(per_client):
+            x = sample(name, 1 + int(rng.integers(0, 3)), rng, steps=3 + c % 3)
+            requests.append((x, direct(sessions, name, x)))
+        plans.append((name, requests))
+
+    async def one_client(session, name, requests, binary):
+        outputs = []
+        input_name = "rows" if name == "DigitsLSTM" else "measurements"
+        for x, _ in requests:
+            tensor = aioclient.InferInput(input_name, list(x.shape), "FP32")
+            tensor.set_data_from_numpy(x, binary_data=binary)
+            result = await session.infer(name, [tensor])
+            outputs.append(result.as_numpy(result.get_response()["outputs"][0]["name"]))
+        return outputs
+
+    async def run_all():
+        async with aioclient.InferenceServerClient(server, conn_limit=clients) as session:
+            jobs = [one_client(session, name, reqs, c % 2 == 0) for c, (name, reqs) in enumerate(plans)]
+            return await asyncio.gather(*jobs)
+
+    answers = asyncio.run(run_all())
+    for (_, requests), outputs in zip(plans, answers, strict=True):
+        for (_, want), got in zip(requests, outputs, strict=True):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+    sizes = metric_samples(server, "dlc_serve_batch_size", "IrisMLP")
+    batches = sizes['dlc_serve_batch_size_count{model="IrisMLP"}']
+    single = sizes['dlc_serve_batch_size_bucket{le="1.0",model="IrisMLP"}']
+    assert batches - single > 0, "no batch merged more than one row"
+    assert sizes['dlc_serve_batch_size_bucket{le="32.0",model="IrisMLP"}'] == batches  # never above --max-batch
+    served = metric_samples(server, "dlc_serve_requests_total", "IrisMLP")
+    assert served['dlc_serve_requests_total{model="IrisMLP",status="200"}'] >= 48 * per_client
+
+
+# --- bad requests ---
+
+
+def post(server: str, path: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection(server, timeout=10)
+    try:
+        connection.request("POST", path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def good_request(server: str) -> None:
+    body = {"inputs": [{"name": "measurements", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
+    status, reply = post(server, "/v2/models/IrisMLP/infer", json.dumps(body).encode())
+    assert status == 200, reply
+    assert reply["outputs"][0]["shape"] == [1, 3] and len(reply["outputs"][0]["data"]) == 3
+
+
+def iris(**changes) -> bytes:
+    tensor = {"name": "measurements", "shape": [2, 4], "datatype": "FP32", "data": list(range(8))}
+    tensor.update(changes)
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+BAD = {
+    "malformed JSON": (b'{"inputs": [', {}, 400),
+    "not an object": (b"[1, 2]", {}, 400),
+    "no inputs": (b'{"inputs": []}', {}, 400),
+    "wrong tensor name": (iris(name="petals"), {}, 400),
+    "wrong shape": (iris(shape=[2, 5]), {}, 400),
+    "wrong rank": (iris(shape=[8]), {}, 400),
+    "wrong datatype": (iris(datatype="INT64"), {}, 400),
+    "short data": (iris(data=list(range(7))), {}, 400),
+    "strings as data": (iris(data=["a"] * 8), {}, 400),
+    "short binary data": (
+        iris(data=None, parameters={"binary_data_size": 32}) + b"\0" * 16,
+        {"Inference-Header-Content-Length": str(len(iris(data=None, parameters={"binary_data_size": 32})))},
+        400,
+    ),
+    "bad header length": (iris(), {"Inference-Header-Content-Length": "100000"}, 400),
+    "unknown output": (
+        json.dumps({"inputs": json.loads(iris())["inputs"], "outputs": [{"name": "nope"}]}).encode(),
+        {},
+        400,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_request_is_answered_and_the_server_keeps_serving(server, case):
+    body, headers, want = BAD[case]
+    status, reply = post(server, "/v2/models/IrisMLP/infer", body, headers)
+    assert status == want and isinstance(reply.get("error"), str) and reply["error"], (status, reply)
+    good_request(server)
+
+
+def test_unknown_model_is_404(server):
+    status, reply = post(server, "/v2/models/NoSuchModel/infer", iris())
+    assert status == 404 and "NoSuchModel" in reply["error"]
+    with pytest.raises(urllib.request.HTTPError) as caught:
+        urllib.request.urlopen(f"http://{server}/v2/models/NoSuchModel")
+    assert caught.value.code == 404 and "error" in json.loads(caught.value.read())
+    good_request(server)
+
+
+def test_oversized_body_is_413(server):
+    """Refused on its Content-Length before the body is read, and when a chunked body grows past the limit."""
+    connection = http.client.HTTPConnection(server, timeout=10)
+    connection.putrequest("POST", "/v2/models/IrisMLP/infer")
+    connection.putheader("Content-Length", str(MAX_BODY + 1))
+    connection.endheaders()
+    connection.send(b'{"inputs": [')
+    response = connection.getresponse()
+    assert response.status == 413 and "error" in json.loads(response.read())
+    connection.close()
+
+    # the last byte crosses the limit, so the server has read everything sent when it answers
+    chunks = [b" " * 65536] * (MAX_BODY // 65536) + [b" "]
+    connection = http.client.HTTPConnection(server, timeout=10)
+    connection.request("POST", "/v2/models/IrisMLP/infer", body=chunks, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 413 and "error" in json.loads(response.read())
+    connection.close()
+    good_request(server)
+
+    errors = metric_samples(server, "dlc_serve_errors_total", "IrisMLP")
+    assert errors['dlc_serve_errors_total{kind="too_large",model="IrisMLP"}'] >= 2
+
+
+# --- graceful shutdown ---
+
+
+def test_shutdown_finishes_requests_in_flight(onnx_files, sessions, tmp_path):
+    """Requests held in the queue (--max-delay-ms) when SIGTERM comes are still answered, then it exits 0."""
+    log = tmp_path / "stderr.txt"
+    proc, address = start_server([onnx_files["IrisMLP"]], log, "--max-delay-ms", "400")
+    inputs = [sample("IrisMLP", 1, np.random.default_rng(k)) for k in range(4)]
+
+    def ask(x):
+        body = {"inputs": [{"name": "measurements", "shape": [1, 4], "datatype": "FP32", "data": x.ravel().tolist()}]}
+        return post(address, "/v2/models/IrisMLP/infer", json.dumps(body).encode())
+
+    try:
+        with ThreadPoolExecutor(len(inputs)) as pool:
+            replies = [pool.submit(ask, x) for x in inputs]
+            time.sleep(0.15)  # all four are waiting for their batch to fill
+            proc.terminate()
+            answers = [reply.result(timeout=20) for reply in replies]
+    finally:
+        if proc.poll() is None:
+            stop_server(proc, log)
+    assert proc.wait(timeout=30) == 0, log.read_text()
+    proc.stdout.close()
+    for x, (status, reply) in zip(inputs, answers, strict=True):
+        assert status == 200, reply
+        got = np.array(reply["outputs"][0]["data"], dtype=np.float32).reshape(1, 3)
+        np.testing.assert_allclose(got, direct(sessions, "IrisMLP", x), rtol=1e-5, atol=1e-6)
+
+
+# --- Triton model repository ---
+
+
+def test_triton_repository(tmp_path, onnx_files):
+    folders = write_triton_repository(list(onnx_files.values()), tmp_path, max_batch=16)
+    assert sorted(f.name for f in folders) == sorted(onnx_files)
+    for name, path in onnx_files.items():
+        model = onnx.load(str(tmp_path / name / "1" / "model.onnx"))
+        assert model == onnx.load(str(path))
+        config = (tmp_path / name / "config.pbtxt").read_text()
+        assert f'name: "{name}"' in config
+        assert 'platform: "onnxruntime_onnx"' in config
+        assert "max_batch_size: 16" in config and "dynamic_batching { }" in config
+        blocks = re.findall(r'name: "([^"]+)"\s+data_type: (\w+)\s+dims: \[ ([^\]]*) \]', config)
+        want = []
+        for value in [*model.graph.input, *model.graph.output]:
+            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim]
+            want.append((value.name, "TYPE_FP32", ", ".join(map(str, dims[1:]))))
+        assert blocks == want
+        assert config.index("input [") < config.index(f'"{model.graph.input[0].name}"') < config.index("output [")
+    assert "dims: [ -1, 8 ]" in (tmp_path / "DigitsLSTM" / "config.pbtxt").read_text()
+
+
+# --- start-up errors ---
+
+
+def test_missing_or_corrupt_model_is_a_clear_error(tmp_path):
+    from backends.serve import serve
+
+    with pytest.raises(DlError, match="no such model file"):
+        serve([str(tmp_path / "missing.onnx")])
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"this is not a protobuf")
+    with pytest.raises(DlError, match="not a loadable ONNX model"):
+        serve([str(corrupt)])
+    done = subprocess.run(
+        [sys.executable, "-m", "backends.serve", str(corrupt), "--port", "0"], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and "corrupt.onnx" in done.stderr and "Traceback" not in done.stderr
