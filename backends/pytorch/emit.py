@@ -104,12 +104,14 @@ def emit_loss(w: Writer, graph: Graph, fused: str | None) -> None:
         w.line(f'"""{name} as Keras computes it{" from logits" if from_logits else ""}, averaged over the batch."""')
         smoothing = args.get("label_smoothing", 0.0)
         if name == "sparse_categorical_crossentropy":
+            # torch wants classes on dim 1; a sequence's are last, as in Keras
+            classes_last = ".movedim(-1, 1)" if len(graph.output.shape) > 1 else ""
             if from_logits:
-                w.line("return F.cross_entropy(output, target)")
+                w.line(f"return F.cross_entropy(output{classes_last}, target)")
             else:
                 w.line("probabilities = output / output.sum(dim=-1, keepdim=True)")
                 w.line("probabilities = probabilities.clamp(1e-7, 1 - 1e-7)")
-                w.line("return F.nll_loss(torch.log(probabilities), target)")
+                w.line(f"return F.nll_loss(torch.log(probabilities){classes_last}, target)")
         elif name == "categorical_crossentropy":
             if smoothing:
                 w.line(f"target = target * {literal(1 - smoothing)} + {literal(smoothing)} / target.shape[-1]")
@@ -218,7 +220,12 @@ def _template_body() -> str:
     return template_body("backends", "program_common.py") + "\n\n" + template_body("backends.pytorch", "template.py")
 
 
-RUNTIME_NEEDS = {"pad_same": ("same_padding",), "avg_pool_same": ("same_padding",)}
+RUNTIME_NEEDS = {
+    "pad_same": ("same_padding",),
+    "avg_pool_same": ("same_padding",),
+    "KerasEmbedding": ("SparseRowsLookup",),
+    **{name: ("KerasOptimizer",) for name in OPTIMIZER_CLASSES.values()},
+}
 
 
 def emit_program(graph: Graph) -> str:
@@ -247,7 +254,7 @@ def emit_program(graph: Graph) -> str:
         "import numpy as np",
         "import torch",
         "import torch.nn.functional as F",
-        "from safetensors.numpy import save_file",
+        "from safetensors.numpy import load_file, save_file",
         "from torch import nn",
     ):
         w.line(line)

@@ -237,8 +237,11 @@ def layer_norm(ctx: Context, layout: str) -> Lowered:
 
 @lowering("Embedding")
 def embedding(ctx: Context, layout: str) -> Lowered:
-    module = f"nn.Embedding({ctx.args['input_dim']}, {ctx.args['output_dim']})"
-    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]}.long())", LAST, module, [("embeddings", "weight", "same")])
+    a = ctx.args
+    sparse = "" if a["embeddings_regularizer"] is None else ", sparse_rows=False"
+    module = f"KerasEmbedding({a['input_dim']}, {a['output_dim']}{sparse})"
+    weights = [("embeddings", "weight", "same")]
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights, ("KerasEmbedding",))
 
 
 def recurrent_module(op: str, args: dict, features: int, backwards: bool = False) -> str:

@@ -210,12 +210,152 @@ class KerasRecurrent(nn.Module):
         return torch.flip(sequence, dims=[1]) if self.go_backwards else sequence
 
 
-class KerasAdam(torch.optim.Optimizer):
-    """Keras' Adam/AdamW: epsilon added to the uncorrected sqrt(v); decoupled weight decay."""
+class SparseRowsLookup(torch.autograd.Function):
+    """`weight[ids]`, whose backward also leaves the per-row sum of squared per-occurrence gradients on the weight.
+
+    TensorFlow hands Keras an embedding's gradient as IndexedSlices, one row per looked-up token, and Keras'
+    optimizers square those rows before summing them: a token seen twice adds g1**2 + g2**2 to Adam's v, not
+    (g1 + g2)**2. The optimizers below use `weight.keras_squared_grad` in place of `grad * grad` when it is set.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, ids):
+        ctx.save_for_backward(ids)
+        ctx.weight = weight
+        return F.embedding(ids, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (ids,) = ctx.saved_tensors
+        weight, rows, flat_ids = ctx.weight, grad.reshape(-1, grad.shape[-1]), ids.reshape(-1)
+        dense = torch.zeros_like(weight).index_add_(0, flat_ids, rows)
+        squares = torch.zeros_like(weight).index_add_(0, flat_ids, rows * rows)
+        previous = getattr(weight, "keras_squared_grad", None)  # accumulates like .grad until a step uses it
+        weight.keras_squared_grad = squares if previous is None else previous + squares
+        return dense, None
+
+
+class KerasEmbedding(nn.Module):
+    """Keras' Embedding: ids to rows of `weight`, trained with Keras' sparse row updates.
+
+    With an embeddings regularizer Keras' gradient is dense (TensorFlow adds the regularizer's dense gradient to
+    the rows), so `sparse_rows=False` trains it as an ordinary tensor.
+    """
+
+    def __init__(self, input_dim, output_dim, sparse_rows=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(input_dim, output_dim))
+        self.sparse_rows = sparse_rows
+
+    def forward(self, ids):
+        ids = ids.long()
+        if self.sparse_rows and torch.is_grad_enabled() and self.weight.requires_grad:
+            return SparseRowsLookup.apply(self.weight, ids)
+        return F.embedding(ids, self.weight)
+
+
+class KerasOptimizer(torch.optim.Optimizer):
+    """What the Keras optimizers share: a group's parameters stepped together, as flat tensors.
+
+    A model's weights are a handful of small tensors, where a per-parameter loop costs far more in Python and
+    op dispatch than in arithmetic. So the parameters of a group that share a dtype and device (a bucket) step
+    as a few elementwise ops on flat tensors: the gradients concatenated, and the state, whose per-parameter
+    tensors are views into one flat tensor per name. Every element sees the same operations in the same order
+    as in a per-parameter loop, so the results are bit-for-bit the same. `state_dict()` stays per parameter
+    (those views); a bucket's flat tensors are rebuilt from the per-parameter ones whenever those stop being
+    its views: after `load_state_dict`, or when the parameters that have gradients change.
+    """
+
+    def __init__(self, params, defaults):
+        super().__init__(params, defaults)
+        self._flats = {}  # a bucket's parameter ids -> its flat tensors and their per-parameter views
+
+    def _buckets(self, group, prepare=None):
+        """The group's parameters that have gradients, by device, dtype and what `prepare(state, p)` returns.
+
+        `prepare` readies a parameter's state for this step (making it when empty); without it the state is not
+        touched, so an optimizer that keeps none checkpoints no empty per-parameter entries.
+        """
+        buckets = {}
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            extra = prepare(self.state[p], p) if prepare else None
+            buckets.setdefault((p.device, p.dtype, extra), []).append(p)
+        return buckets
+
+    def _flat(self, params, names):
+        """A bucket's gradients, concatenated, and its flat tensors: the state named in `names` and "update".
+
+        "update" is a buffer for the step to compute into (`out=`); "views" holds, by the same names, each
+        parameter's view of them in its shape, for `_foreach_` ops on the parameters themselves.
+        """
+        key = tuple(map(id, params))  # sound: the cached bucket keeps its parameters (so their ids) alive
+        flat = self._flats.get(key)
+        if flat is None or not self._current(flat, params, names):
+            flat = self._rebuild(key, params, names)
+        return torch.cat([p.grad.reshape(-1) for p in params]), flat
+
+    @staticmethod
+    def _squared(params, g):
+        """The bucket's squared gradients: `g * g`, or a parameter's own `keras_squared_grad` (SparseRowsLookup),
+        which this step uses up."""
+        own = [getattr(p, "keras_squared_grad", None) for p in params]
+        if all(square is None for square in own):
+            return g * g
+        parts = []
+        for p, square in zip(params, own, strict=True):
+            parts.append(p.grad.reshape(-1) * p.grad.reshape(-1) if square is None else square.reshape(-1))
+            p.keras_squared_grad = None
+        return torch.cat(parts)
+
+    def _current(self, flat, params, names):
+        """Whether each parameter's state is still (by identity) the view into the bucket's flat tensors."""
+        for name in names:
+            views = flat["views"].get(name)
+            if views is None or any(self.state[p][name] is not view for p, view in zip(params, views, strict=True)):
+                return False
+        return True
+
+    def _rebuild(self, key, params, names):
+        """Concatenate a bucket's state into flat tensors and make each parameter's state its views into them."""
+        sizes = [p.numel() for p in params]
+
+        def views(flat):
+            return [chunk.view(p.shape) for chunk, p in zip(flat.split(sizes), params, strict=True)]
+
+        update = torch.empty(sum(sizes), dtype=params[0].dtype, device=params[0].device)
+        flat = {"params": params, "update": update, "views": {"update": views(update)}}
+        for name in names:
+            flat[name] = torch.cat([self.state[p][name].reshape(-1) for p in params])
+            flat["views"][name] = views(flat[name])
+            for p, view in zip(params, flat["views"][name], strict=True):
+                self.state[p][name] = view
+        # a parameter belongs to one bucket at a time: drop the buckets it was in before (and their memory)
+        ids = set(key)
+        self._flats = {k: v for k, v in self._flats.items() if ids.isdisjoint(k)}
+        self._flats[key] = flat
+        return flat
+
+
+class KerasAdam(KerasOptimizer):
+    """Keras' Adam/AdamW: epsilon added to the uncorrected sqrt(v); decoupled weight decay.
+
+    The elementwise order is Keras' and must stay so (not lerp or addcdiv, which round differently).
+    """
 
     def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None):
         defaults = dict(lr=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay)
         super().__init__(params, defaults)
+
+    @staticmethod
+    def _count(state, p):
+        if not state:
+            state["t"] = 0
+            state["m"] = torch.zeros_like(p)
+            state["v"] = torch.zeros_like(p)
+        state["t"] += 1
+        return state["t"]  # a parameter that once had no gradient lags behind, so t splits buckets
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -224,58 +364,54 @@ class KerasAdam(torch.optim.Optimizer):
             # Keras computes the bias correction in the variable's dtype from float32-cast hyperparameters,
             # with a float power (torch's integer power multiplies out: 1 ulp, 5e-7 in 5 steps at lr 0.05)
             hyper = torch.tensor([lr, b1, b2], dtype=torch.float32)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["t"] = 0
-                    state["m"] = torch.zeros_like(p)
-                    state["v"] = torch.zeros_like(p)
-                state["t"] += 1
-                t, m, v, g = state["t"], state["m"], state["v"], p.grad
+            for (_, dtype, t), params in self._buckets(group, self._count).items():
+                g, flat = self._flat(params, ("m", "v"))
+                m, v = flat["m"], flat["v"]
                 if wd:
-                    p.sub_(p * (wd * lr))
-                lr_t, b1_t, b2_t = hyper.to(p.dtype)
-                t_t = torch.tensor(float(t), dtype=p.dtype)
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
+                lr_t, b1_t, b2_t = hyper.to(dtype)
+                t_t = torch.tensor(float(t), dtype=dtype)
                 alpha = lr_t * torch.sqrt(1 - torch.pow(b2_t, t_t)) / (1 - torch.pow(b1_t, t_t))
                 m.add_((g - m) * (1 - b1))
-                v.add_((g * g - v) * (1 - b2))
-                p.sub_(m * alpha / (torch.sqrt(v) + eps))
+                v.add_((self._squared(params, g) - v) * (1 - b2))
+                torch.div(m * alpha, torch.sqrt(v) + eps, out=flat["update"])
+                torch._foreach_sub_(params, flat["views"]["update"])
 
 
-class KerasSGD(torch.optim.Optimizer):
+class KerasSGD(KerasOptimizer):
     """Keras' SGD: `m = momentum * m - lr * g; p += m` (nesterov: `p += momentum * m - lr * g`)."""
 
     def __init__(self, params, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None):
         defaults = dict(lr=learning_rate, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
+    @staticmethod
+    def _init(state, p):
+        if not state:
+            state["m"] = torch.zeros_like(p)
+
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
+            for params in self._buckets(group, self._init if momentum else None).values():
+                g, flat = self._flat(params, ("m",) if momentum else ())
                 if wd:
-                    p.sub_(p * (wd * lr))
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
                 if not momentum:
-                    p.sub_(g * lr)
+                    torch.mul(g, lr, out=flat["update"])
+                    torch._foreach_sub_(params, flat["views"]["update"])
                     continue
-                state = self.state[p]
-                if not state:
-                    state["m"] = torch.zeros_like(p)
-                m = state["m"]
-                m.mul_(momentum).sub_(g * lr)
+                scaled = g * lr
+                flat["m"].mul_(momentum).sub_(scaled)
                 if group["nesterov"]:
-                    p.add_(m * momentum - g * lr)
+                    torch.sub(flat["m"] * momentum, scaled, out=flat["update"])
+                    torch._foreach_add_(params, flat["views"]["update"])
                 else:
-                    p.add_(m)
+                    torch._foreach_add_(params, flat["views"]["m"])
 
 
-class KerasRMSprop(torch.optim.Optimizer):
+class KerasRMSprop(KerasOptimizer):
     """Keras' RMSprop: epsilon inside the sqrt; optional momentum and centering."""
 
     def __init__(
@@ -286,35 +422,37 @@ class KerasRMSprop(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
+    @staticmethod
+    def _init(state, p):
+        if not state:
+            state["v"] = torch.zeros_like(p)
+            state["mean_g"] = torch.zeros_like(p)
+            state["m"] = torch.zeros_like(p)
+
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
             lr, rho, momentum, eps, wd = (group[k] for k in ("lr", "rho", "momentum", "epsilon", "weight_decay"))
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                state = self.state[p]
-                if not state:
-                    state["v"] = torch.zeros_like(p)
-                    state["mean_g"] = torch.zeros_like(p)
-                    state["m"] = torch.zeros_like(p)
+            names = ("v", *(("mean_g",) if group["centered"] else ()), *(("m",) if momentum else ()))
+            for params in self._buckets(group, self._init).values():
+                g, flat = self._flat(params, names)
+                v = flat["v"]
                 if wd:
-                    p.sub_(p * (wd * lr))
-                v = state["v"]
-                v.mul_(rho).add_(g * g * (1 - rho))
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
+                v.mul_(rho).add_(self._squared(params, g) * (1 - rho))
                 denominator = v
                 if group["centered"]:
-                    state["mean_g"].mul_(rho).add_(g * (1 - rho))
-                    denominator = v - state["mean_g"] ** 2
-                increment = g * lr / torch.sqrt(denominator + eps)
+                    flat["mean_g"].mul_(rho).add_(g * (1 - rho))
+                    denominator = v - flat["mean_g"] ** 2
+                increment = torch.div(g * lr, torch.sqrt(denominator + eps), out=flat["update"])
                 if momentum:
-                    state["m"].mul_(momentum).add_(increment)
-                    increment = state["m"]
-                p.sub_(increment)
+                    flat["m"].mul_(momentum).add_(increment)
+                    torch._foreach_sub_(params, flat["views"]["m"])
+                else:
+                    torch._foreach_sub_(params, flat["views"]["update"])
 
 
-class KerasAdagrad(torch.optim.Optimizer):
+class KerasAdagrad(KerasOptimizer):
     """Keras' Adagrad: the accumulator starts at `initial_accumulator_value`; epsilon inside the sqrt."""
 
     def __init__(self, params, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None):
@@ -325,14 +463,16 @@ class KerasAdagrad(torch.optim.Optimizer):
     def step(self, closure=None):
         for group in self.param_groups:
             lr, eps, wd = group["lr"], group["epsilon"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
+
+            def init(state, p, initial=group["initial"]):
                 if not state:
-                    state["acc"] = torch.full_like(p, group["initial"])
+                    state["acc"] = torch.full_like(p, initial)
+
+            for params in self._buckets(group, init).values():
+                g, flat = self._flat(params, ("acc",))
+                acc = flat["acc"]
                 if wd:
-                    p.sub_(p * (wd * lr))
-                acc = state["acc"]
-                acc.add_(p.grad * p.grad)
-                p.sub_(p.grad * lr / torch.sqrt(acc + eps))
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
+                acc.add_(self._squared(params, g))
+                torch.div(g * lr, torch.sqrt(acc + eps), out=flat["update"])
+                torch._foreach_sub_(params, flat["views"]["update"])

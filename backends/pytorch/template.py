@@ -67,6 +67,16 @@ def evaluate(model, xs, y, batch_size):
     return {key: value / count for key, value in totals.items()}
 
 
+def train_step(model, optimizer, inputs, target):
+    """One optimizer step on one batch (the model in training mode); returns the logits and the loss."""
+    logits = model(*inputs, logits=True)
+    loss = compute_loss(logits, target) + regularization(model)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return logits, loss
+
+
 def train(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +84,9 @@ def train(args):
     xs, y = load_data(args.data)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = split_data(shape_inputs(xs), shape_targets(y), args.seed)
     model = MODEL_CLASS()
-    load_canonical(model, initial_weights(args.seed))
+    load_canonical(model, load_file(args.weights) if args.weights else initial_weights(args.seed))
+    if not any(parameter.requires_grad for parameter in model.parameters()):
+        raise SystemExit(f"{MODEL_NAME} has no trainable weights: there is nothing to train")
     optimizer = OPTIMIZER_CLASS(model.parameters(), **OPTIMIZER)
     history, start_epoch, stopping = {}, 0, {"best": None, "wait": 0, "weights": None}
     timing = []  # seconds per epoch of this run, for throughput; not resumed
@@ -99,11 +111,7 @@ def train(args):
             index = order[step * args.batch_size : (step + 1) * args.batch_size]
             inputs = [torch.from_numpy(x[index]) for x in train_x]
             target = torch.from_numpy(train_y[index])
-            logits = model(*inputs, logits=True)
-            loss = compute_loss(logits, target) + regularization(model)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            logits, loss = train_step(model, optimizer, inputs, target)
             with torch.no_grad():
                 logs = {"loss": loss.detach()}
                 logs.update(compute_metrics(model.finish(logits.detach()), target))
@@ -173,6 +181,7 @@ def main(argv=None):
         "--seed", type=int, default=SEED, help="initial weights, split and shuffling (default: %(default)s)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--weights", default=None, help="start from these canonical .safetensors weights")
     parser.add_argument("--data", default=None, help="a different data file of the same kind (npz/csv sources)")
     return train(parser.parse_args(argv))
 
