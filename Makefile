@@ -17,6 +17,7 @@ demo: setup
 	$(BIN)/python -m compiler check examples/*.dl
 	$(BIN)/python -m compiler train examples/digits_convnet.dl --out runs/DigitsConvNet --export
 	$(BIN)/python examples/onnx_matches_pytorch.py runs/DigitsConvNet
+	$(BIN)/python -m compiler verify examples/digits_convnet.dl --weights runs/DigitsConvNet/weights.safetensors --steps 5
 
 test: setup
 	$(BIN)/python -m pytest

@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 
 
-def run_program(source: str, name: str, out: Path, epochs: int | None = None, seed: int | None = None) -> dict:
+def run_program(
+    source: str,
+    name: str,
+    out: Path,
+    epochs: int | None = None,
+    seed: int | None = None,
+    weights: Path | None = None,
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     program = out / f"{name}.py"
     program.write_text(source)
@@ -25,6 +32,8 @@ def run_program(source: str, name: str, out: Path, epochs: int | None = None, se
             argv += ["--epochs", str(epochs)]
         if seed is not None:
             argv += ["--seed", str(seed)]
+        if weights is not None:
+            argv += ["--weights", str(weights)]
         print(f"training with {program}", file=sys.stderr)
         return module.main(argv)
     finally:

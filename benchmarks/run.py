@@ -35,6 +35,7 @@ def run_one(path: Path) -> None:
     spec = importlib.util.spec_from_file_location(f"benchmark_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name while it executes
     spec.loader.exec_module(module)
     if not callable(getattr(module, "main", None)):
         raise TypeError(f"{path.name} has no main()")

@@ -93,7 +93,11 @@ def run_train(args: argparse.Namespace) -> int:
         from backends.pytorch.train import train
 
     out = Path(args.out) if args.out else Path("runs") / graph.name
-    train(graph, out, epochs=args.epochs, seed=args.seed)
+    weights = None
+    if args.weights:
+        weights = Path(args.weights)
+        _weights_or_seed(graph, args.weights)  # a DlError naming every misfit, before any framework loads
+    train(graph, out, epochs=args.epochs, seed=args.seed, weights=weights)
     if args.export:
         from backends.onnx.command import export
 
@@ -111,13 +115,40 @@ def run_export(args: argparse.Namespace) -> int:
     from backends.onnx.command import export
 
     weights = Path(args.weights) if args.weights else None
-    export(graph, Path(args.output), weights_path=weights, opset=args.opset, quantize=args.quantize)
+    quantize_ops = _quantize_ops(args.quantize_ops) if args.quantize_ops else None
+    if quantize_ops and not args.quantize:
+        raise DlError("--quantize-ops needs --quantize int8")
+    export(
+        graph,
+        Path(args.output),
+        weights_path=weights,
+        opset=args.opset,
+        quantize=args.quantize,
+        quantize_ops=quantize_ops,
+    )
     if args.triton_repo:
         from backends.serve import write_triton_repository
 
         for path in write_triton_repository([args.output], args.triton_repo, max_batch=args.max_batch):
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _quantize_ops(listed: str) -> list[str]:
+    from backends.onnx.quantize import QUANTIZABLE_OPS as allowed
+
+    from .errors import did_you_mean
+
+    ops = [op.strip() for op in listed.split(",") if op.strip()]
+    for op in ops:
+        if op not in allowed:
+            hint = did_you_mean(op, allowed)
+            raise DlError(
+                f"--quantize-ops: cannot quantize '{op}'"
+                + (f" ({hint})" if hint else "")
+                + f"; choose from {', '.join(allowed)}"
+            )
+    return ops
 
 
 @command("serve")
@@ -144,6 +175,71 @@ def run_predict(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else None
     predict(Path(args.model_file), [Path(p) for p in args.input], args.provider, output)
     return 0
+
+
+@command("convert")
+def run_convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .frontend import load_model
+    from .weights import load_safetensors, save_safetensors
+
+    source, output = Path(args.weights), Path(args.output)
+    if args.to:
+        tensors, metadata = load_safetensors(source)
+        spec = args.spec or _spec_named_by(metadata, source)
+        graph = load_model(spec, args.model or metadata.get("model"))
+        from backends.convert import to_framework
+
+        to_framework(graph, tensors, args.to, output)
+    else:
+        if args.spec is None:
+            raise DlError(f"converting from {args.from_framework} needs the model's spec: add --spec FILE.dl")
+        graph = load_model(args.spec, args.model)
+        from backends.convert import from_framework
+
+        tensors = from_framework(graph, source, args.from_framework)
+        save_safetensors(output, tensors, {"model": graph.name, "source": str(args.spec)})
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _spec_named_by(metadata: dict[str, str], weights) -> str:
+    """The .dl file a dlc-written weights file names in its metadata, when it is still there."""
+    from pathlib import Path
+
+    named = metadata.get("source")
+    if named and Path(named).is_file():
+        return named
+    where = f" (it names {named}, which is not there)" if named else ""
+    raise DlError(f"{weights}: cannot tell which model these weights belong to{where}; add --spec FILE.dl")
+
+
+@command("verify")
+def run_verify(args: argparse.Namespace) -> int:
+    from .frontend import load_model
+
+    graph = load_model(args.file, args.model)
+    if args.steps < 0:
+        raise DlError(f"--steps must be 0 or more, got {args.steps}")
+    weights, note = _weights_or_seed(graph, args.weights)
+    from backends.verify import verify
+
+    report = verify(graph, weights, note, steps=args.steps)
+    print(report.as_json() if args.json else report.table())
+    return 0 if report.ok else 1
+
+
+def _weights_or_seed(graph, path: str | None):
+    """Canonical weights from `path`, checked against the model, or the spec seed's initial weights."""
+    from .weights import check_weights, initial_weights, load_safetensors
+
+    if path is None:
+        seed = graph.training.settings.seed
+        return initial_weights(graph, seed), f"initial weights of seed {seed}"
+    weights, _ = load_safetensors(path)
+    check_weights(graph, weights)
+    return weights, f"weights {path}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="override the spec's epochs")
     train.add_argument("--seed", type=int, help="override the spec's seed")
     train.add_argument("--out", help="output folder (default: runs/<model name>)")
+    train.add_argument(
+        "--weights", help="start from these canonical .safetensors weights (e.g. trained in the other backend)"
+    )
     train.add_argument("--export", action="store_true", help="also write OUT/model.onnx from the trained weights")
 
     export = commands.add_parser("export", help="export a model to ONNX (weights from a .safetensors file)")
@@ -182,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", help="which model, when the file holds several")
     export.add_argument("--opset", type=int, help="ONNX opset (default: 17)")
     export.add_argument("--quantize", choices=["int8"], help="dynamic int8 for MatMul/Gemm and recurrent ops")
+    export.add_argument(
+        "--quantize-ops",
+        metavar="OPS",
+        help="comma-separated ONNX op types to quantize (default: MatMul,Gemm,LSTM,GRU,RNN; Conv only if listed)",
+    )
     export.add_argument("--triton-repo", metavar="DIR", help="also write a Triton model repository here")
     export.add_argument("--max-batch", type=int, default=32, help="Triton max_batch_size (default: %(default)s)")
 
@@ -196,6 +300,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-body-bytes", type=int, default=64 * 1024 * 1024, help="largest request body (default: 64 MiB)"
     )
+
+    convert = commands.add_parser(
+        "convert", help="convert canonical .safetensors weights to or from PyTorch or Keras weight files"
+    )
+    convert.add_argument("weights", metavar="WEIGHTS", help="the file to convert")
+    direction = convert.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--to", choices=["pytorch", "keras"], help="canonical -> a state_dict or .weights.h5")
+    direction.add_argument(
+        "--from", dest="from_framework", choices=["pytorch", "keras"], help="a state_dict or .weights.h5 -> canonical"
+    )
+    convert.add_argument("-o", "--output", required=True, help="the file to write")
+    convert.add_argument(
+        "--spec", metavar="FILE.dl", help="the model's spec (default for --to: the one the weights' metadata names)"
+    )
+    convert.add_argument("--model", help="which model, when the spec holds several")
+
+    verify = commands.add_parser(
+        "verify", help="check that PyTorch, Keras and ONNX Runtime compute the same numbers for a model"
+    )
+    verify.add_argument("file", metavar="FILE")
+    verify.add_argument("--model", help="which model, when the file holds several")
+    verify.add_argument("--weights", help="canonical .safetensors weights (default: the seed's initial weights)")
+    verify.add_argument(
+        "--steps", type=int, default=0, help="also train K optimizer steps in PyTorch and Keras and compare weights"
+    )
+    verify.add_argument("--json", action="store_true", help="print the differences as one JSON object")
 
     predict = commands.add_parser("predict", help="run an exported .onnx model on ONNX Runtime")
     predict.add_argument("model_file", metavar="MODEL.onnx")

@@ -56,6 +56,25 @@ def test_export_without_weights_says_so_and_quantize_reports(tmp_path):
         assert expected in quantized.stderr
 
 
+def test_quantize_ops_puts_convolutions_in_int8_only_when_asked(tmp_path):
+    import onnx
+
+    convnet = ROOT / "examples/digits_convnet.dl"
+    default = dlc("export", convnet, "-o", tmp_path / "default.onnx", "--quantize", "int8")
+    assert default.returncode == 0, default.stderr
+    assert "convolutions stay float32" in default.stderr
+    assert "speed at batch 1" in default.stderr and "speed at batch 64" in default.stderr
+    asked = dlc("export", convnet, "-o", tmp_path / "conv.onnx", "--quantize", "int8", "--quantize-ops", "Conv")
+    assert asked.returncode == 0, asked.stderr
+    assert "quantized Conv to int8" in asked.stderr
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "default.onnx")).graph.node}
+    assert "Conv" in ops and "ConvInteger" not in ops
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "conv.onnx")).graph.node}
+    assert "ConvInteger" in ops and "MatMulInteger" not in ops
+    wrong = dlc("export", convnet, "-o", tmp_path / "x.onnx", "--quantize", "int8", "--quantize-ops", "Conv2D")
+    assert wrong.returncode == 1 and "did you mean 'Conv'" in wrong.stderr
+
+
 def test_predict_mistakes_are_one_line_errors(tmp_path):
     model = tmp_path / "iris.onnx"
     assert dlc("export", IRIS, "-o", model).returncode == 0

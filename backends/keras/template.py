@@ -38,9 +38,10 @@ def load_canonical(model, tensors):
 # ---------------------------------------------------------------- training
 
 
-def compiled_model(seed):
+def compiled_model(seed, weights_path=None):
+    """The model from canonical weights (the seed's initial ones without a path), compiled for training."""
     model = build_model()
-    load_canonical(model, initial_weights(seed))
+    load_canonical(model, load_file(weights_path) if weights_path else initial_weights(seed))
     model.compile(optimizer=build_optimizer(), loss=build_loss(), metrics=METRICS)
     return model
 
@@ -61,7 +62,9 @@ def train(args):
     keras.utils.set_random_seed(args.seed)
     xs, y = load_data(args.data)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = split_data(shape_inputs(xs), shape_targets(y), args.seed)
-    model = compiled_model(args.seed)
+    model = compiled_model(args.seed, args.weights)
+    if not model.trainable_weights:
+        raise SystemExit(f"{MODEL_NAME} has no trainable weights: there is nothing to train")
     history, start_epoch, stopping = {}, 0, {"best": None, "wait": 0}
     timing = []  # seconds per epoch of this run, for throughput; not resumed
     shuffler = np.random.default_rng([args.seed, 1])
@@ -135,6 +138,7 @@ def main(argv=None):
         "--seed", type=int, default=SEED, help="initial weights, split and shuffling (default: %(default)s)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.keras")
+    parser.add_argument("--weights", default=None, help="start from these canonical .safetensors weights")
     parser.add_argument("--data", default=None, help="a different data file of the same kind (npz/csv sources)")
     return train(parser.parse_args(argv))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from compiler.ir import Graph
 from compiler.weights import check_weights, initial_weights, load_safetensors
 
+from ..samples import random_inputs
 from . import export_model, save
 
 
@@ -20,6 +22,7 @@ def export(
     weights_path: Path | None = None,
     opset: int | None = None,
     quantize: str | None = None,
+    quantize_ops: Sequence[str] | None = None,
 ) -> None:
     if weights_path is None:
         seed = graph.training.settings.seed
@@ -34,34 +37,28 @@ def export(
         save(model, output)
         print(f"wrote {output}", file=sys.stderr)
         return
-    from .quantize import quantize_file, report
+    from .quantize import QUANTIZED_OPS, quantize_file, report
+
+    op_types = tuple(quantize_ops or QUANTIZED_OPS)
 
     with tempfile.TemporaryDirectory(prefix="dlc-export-") as tmp:
         float_path = Path(tmp) / "float32.onnx"
         save(model, float_path)
-        chosen = quantize_file(float_path, output)
+        chosen = quantize_file(float_path, output, op_types)
         if not chosen:
             save(model, output)
-            print(f"nothing to quantize (no MatMul, Gemm or recurrent ops): wrote float32 {output}", file=sys.stderr)
+            print(f"nothing to quantize (no {', '.join(op_types)} ops): wrote float32 {output}", file=sys.stderr)
             return
-        print(f"quantized {', '.join(chosen)} to int8 (convolutions stay float32): wrote {output}", file=sys.stderr)
+        kept = "" if "Conv" in chosen else " (convolutions stay float32)"
+        print(f"quantized {', '.join(chosen)} to int8{kept}: wrote {output}", file=sys.stderr)
         for line in report(float_path, output, sample_feeds(graph), validation_split(graph)):
             print(f"  {line}", file=sys.stderr)
 
 
 def sample_feeds(graph: Graph, batch: int = 64, length: int = 16) -> dict[str, np.ndarray]:
     """Random inputs for timing, token ids in range."""
-    rng = np.random.default_rng(0)
-    feeds = {}
-    for value in graph.inputs:
-        shape = (batch, *(length if d is None else d for d in value.shape))
-        if value.dtype.startswith("i"):
-            users = [n for n in graph.nodes if value in n.inputs and n.op == "Embedding"]
-            high = users[0].args["input_dim"] if users else 2
-            feeds[value.name] = rng.integers(0, high, shape).astype(np.int64 if value.dtype == "i64" else np.int32)
-        else:
-            feeds[value.name] = rng.standard_normal(shape).astype(np.float32)
-    return feeds
+    arrays = random_inputs(graph, batch, length, np.random.default_rng(0))
+    return {value.name: array for value, array in zip(graph.inputs, arrays, strict=True)}
 
 
 def validation_split(graph: Graph):

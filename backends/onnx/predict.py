@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,6 +27,26 @@ NUMPY_TYPES = {
     "tensor(int32)": np.dtype("int32"),
     "tensor(int64)": np.dtype("int64"),
 }
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """Options chosen for serving small models beside an event loop on the same cores.
+
+    Full graph optimization; one operator at a time (sequential execution, one inter-op thread): batches
+    come one after another per model, so parallelism goes inside operators. Intra-op threads default to
+    the cores minus one, leaving one to the event loop that parses and encodes requests, and do not spin
+    while idle (spinning would take that core away from the event loop between batches).
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads if threads else max(1, min(8, (os.cpu_count() or 2) - 1))
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_cpu_mem_arena = True
+    options.enable_mem_pattern = True
+    options.log_severity_level = 3  # errors only
+    return options
 
 
 def load_session(path: str | Path, provider: str = "cpu") -> ort.InferenceSession:

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 
-QUANTIZED_OPS = ["MatMul", "Gemm", "LSTM", "GRU", "RNN"]
+QUANTIZED_OPS = ("MatMul", "Gemm", "LSTM", "GRU", "RNN")  # the default: where dynamic int8 can pay on a CPU
+QUANTIZABLE_OPS = (*QUANTIZED_OPS, "Conv")  # Conv only when asked for
+TIMED_BATCHES = (1, 64)
+ROUNDS = 15
 
 
-def quantize_file(float_path: Path, int8_path: Path) -> list[str]:
+def quantize_file(float_path: Path, int8_path: Path, op_types: Sequence[str] = QUANTIZED_OPS) -> list[str]:
     """Write the int8 model; returns the op types that were quantized (empty: nothing to gain)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     present = {node.op_type for node in onnx.load(str(float_path)).graph.node}
-    chosen = [op for op in QUANTIZED_OPS if op in present]
+    chosen = [op for op in op_types if op in present]
     if not chosen:
         return []
     with tempfile.TemporaryDirectory(prefix="dlc-quantize-") as tmp:
@@ -34,14 +39,18 @@ def quantize_file(float_path: Path, int8_path: Path) -> list[str]:
     return chosen
 
 
-def seconds_per_batch(session, feeds: dict[str, np.ndarray], repeats: int = 20) -> float:
-    session.run(None, feeds)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feeds)
-        best = min(best, time.perf_counter() - start)
-    return best
+def median_seconds(sessions, feeds: dict[str, np.ndarray]) -> list[float]:
+    """Median seconds per run of each session on `feeds`, timed in alternation so that load on a shared
+    machine falls on both alike."""
+    for session in sessions:
+        session.run(None, feeds)  # warm-up
+    times = [[] for _ in sessions]
+    for _ in range(ROUNDS):
+        for session, own in zip(sessions, times, strict=True):
+            start = time.perf_counter()
+            session.run(None, feeds)
+            own.append(time.perf_counter() - start)
+    return [float(np.median(own)) for own in times]
 
 
 def accuracy(session, xs: list[np.ndarray], y: np.ndarray) -> float:
@@ -54,20 +63,29 @@ def accuracy(session, xs: list[np.ndarray], y: np.ndarray) -> float:
 
 def report(float_path: Path, int8_path: Path, feeds: dict[str, np.ndarray], validation) -> list[str]:
     """Lines comparing the two models: size, speed on `feeds`, and validation accuracy when given."""
-    from .predict import load_session
+    from .predict import session_options
 
-    float_session, int8_session = load_session(float_path), load_session(int8_path)
+    # the session `dlc serve` runs: deployment speed, with deliberate threads and no spinning
+    float_session, int8_session = (
+        ort.InferenceSession(str(path), sess_options=session_options(None), providers=["CPUExecutionProvider"])
+        for path in (float_path, int8_path)
+    )
     float_size, int8_size = float_path.stat().st_size, int8_path.stat().st_size
-    float_time, int8_time = seconds_per_batch(float_session, feeds), seconds_per_batch(int8_session, feeds)
-    batch = len(next(iter(feeds.values())))
-    speedup = float_time / int8_time
     lines = [
         f"size: {float_size / 1024:,.1f} KiB float32 -> {int8_size / 1024:,.1f} KiB int8 "
-        f"({float_size / max(int8_size, 1):.2f}x smaller)",
-        f"speed at batch {batch}: {float_time * 1e3:.3f} ms -> {int8_time * 1e3:.3f} ms ({speedup:.2f}x)",
+        f"({float_size / max(int8_size, 1):.2f}x smaller)"
     ]
-    if speedup < 1:
-        lines.append(f"warning: the int8 model is {1 / speedup:.2f}x SLOWER than float32 on this machine")
+    for batch in TIMED_BATCHES:
+        rows = {name: array[:batch] for name, array in feeds.items()}
+        float_time, int8_time = median_seconds([float_session, int8_session], rows)
+        speedup = float_time / int8_time
+        verdict = "SLOWER" if speedup < 0.97 else "no faster" if speedup < 1.03 else "faster"
+        lines.append(
+            f"speed at batch {batch}: {float_time * 1e3:.3f} ms -> {int8_time * 1e3:.3f} ms per run "
+            f"({speedup:.2f}x, {verdict})"
+        )
+        if verdict == "SLOWER":
+            lines.append(f"warning: at batch {batch} the int8 model is {1 / speedup:.2f}x SLOWER than float32 here")
     if validation is not None:
         xs, y = validation
         if len(y):

@@ -10,5 +10,7 @@ from ..running import run_program
 from .emit import emit_program
 
 
-def train(graph: Graph, out: Path, epochs: int | None = None, seed: int | None = None) -> dict:
-    return run_program(emit_program(graph), f"train_{graph.name.lower()}", out, epochs, seed)
+def train(
+    graph: Graph, out: Path, epochs: int | None = None, seed: int | None = None, weights: Path | None = None
+) -> dict:
+    return run_program(emit_program(graph), f"train_{graph.name.lower()}", out, epochs, seed, weights)

@@ -1,0 +1,49 @@
+"""Random inputs and targets shaped as a spec declares them, for checks and timings that need no data set.
+
+Token ids are drawn below the smallest `input_dim` of the Embedding layers that read the input, so every
+backend can look them up; targets follow the loss (class ids, one-hot rows, 0/1 labels or real values).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir import Graph, Value
+
+from .program_parts import label_kind
+
+NUMPY_DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64"}
+IDS_WITHOUT_EMBEDDING = 2  # an integer input no Embedding reads: keep ids small, any layer takes them
+
+
+def token_limit(graph: Graph, value: Value) -> int:
+    """One more than the largest id every Embedding reading `value` can look up."""
+    limits = [node.args["input_dim"] for node in graph.nodes if node.op == "Embedding" and value in node.inputs]
+    return min(limits, default=IDS_WITHOUT_EMBEDDING)
+
+
+def random_inputs(graph: Graph, batch: int, length: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One array per model input, in order: `batch` rows, `?` dimensions `length` long."""
+    arrays = []
+    for value in graph.inputs:
+        shape = (batch, *(length if d is None else d for d in value.shape))
+        dtype = NUMPY_DTYPES[value.dtype]
+        if value.dtype.startswith("i"):
+            arrays.append(rng.integers(0, token_limit(graph, value), shape).astype(dtype))
+        else:
+            arrays.append(rng.standard_normal(shape).astype(dtype))
+    return arrays
+
+
+def random_targets(graph: Graph, batch: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Targets the spec's loss accepts, as the generated programs shape them (see program_common.shape_targets)."""
+    shape = tuple(length if d is None else d for d in graph.output.shape)
+    units, leading = shape[-1], (batch, *shape[:-1])
+    kind = label_kind(graph)
+    if kind == "sparse":
+        return rng.integers(0, units, leading).astype(np.int64)
+    if kind == "onehot":
+        return np.eye(units, dtype=np.float32)[rng.integers(0, units, leading)]
+    if graph.training.loss is not None and graph.training.loss.name == "binary_crossentropy":
+        return rng.integers(0, 2, (batch, *shape)).astype(np.float32)
+    return rng.standard_normal((batch, *shape)).astype(np.float32)

@@ -1,0 +1,214 @@
+"""`dlc verify` and the equivalence contract: every op, loss, optimizer and example keeps PyTorch, Keras and
+ONNX Runtime within the contract, through 5 optimizer steps; a broken lowering is caught."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import EXAMPLES, ROOT
+from test_pytorch_ops import OPTIMIZER_CASES, OPTIMIZER_IDS, dl_value
+
+from backends import verify as verifier
+from compiler import cli
+from compiler.argkinds import ACTIVATIONS
+from compiler.frontend import load, load_text
+from compiler.ops import REGISTRY
+from compiler.training import LOSSES
+from compiler.weights import initial_weights, save_safetensors
+
+STEPS = 5
+VEC, SEQ, IMG = "x: f32[6]", "x: f32[5, 3]", "x: f32[6, 6, 2]"
+
+
+def model_text(inputs: str, layers: str, loss: str = "mse", optimizer: str = "Adam(learning_rate=0.01)") -> str:
+    declared = "\n".join(f"  input {line.strip()}" for line in inputs.split(";"))
+    return f"model Case {{\n{declared}\n  layers {{\n{layers}\n  }}\n  loss {loss}\n  optimizer {optimizer}\n}}\n"
+
+
+def merge(op: str, arguments: str = "p") -> tuple[str, str]:
+    return VEC, f"p: Dense(3)\nfrom x\nDense(3, activation=tanh)\n{op}({arguments})\nDense(2)"
+
+
+# One minimal model per registry op, with trainable weights on both sides of the op so that the
+# optimizer steps carry gradients through it.
+OP_MODELS: dict[str, tuple[str, str]] = {
+    "Dense": (VEC, "Dense(4, activation=tanh)\nDense(3, use_bias=false)"),
+    "Activation": (VEC, "Dense(4)\nActivation(selu)\nDense(3)"),
+    "ReLU": (VEC, "Dense(4)\nReLU(max_value=1.0, negative_slope=0.1, threshold=0.2)\nDense(3)"),
+    "LeakyReLU": (VEC, "Dense(4)\nLeakyReLU(negative_slope=0.2)\nDense(3)"),
+    # no bias before a softmax over time: a per-feature constant cancels out, so it has no true gradient
+    "Softmax": (SEQ, "Dense(4, use_bias=false)\nSoftmax(axis=1)\nFlatten()\nDense(3)"),
+    "Dropout": (VEC, "Dense(4)\nDropout(0.5)\nDense(3)"),
+    "Flatten": (IMG, "Conv2D(2, 3)\nFlatten()\nDense(3)"),
+    "Reshape": (VEC, "Dense(6)\nReshape((3, 2))\nConv1D(2, 2)\nFlatten()\nDense(3)"),
+    "Rescaling": (VEC, "Rescaling(0.5, offset=-1)\nDense(3)"),
+    "Conv1D": (SEQ, "Conv1D(4, 3, strides=2, padding=same, activation=relu)\nFlatten()\nDense(3)"),
+    "Conv2D": ("x: f32[7, 7, 2]", "Conv2D(3, 3, strides=2, padding=same, dilation_rate=1)\nFlatten()\nDense(3)"),
+    "MaxPool1D": ("x: f32[7, 3]", "Conv1D(3, 2)\nMaxPool1D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
+    "MaxPool2D": ("x: f32[7, 7, 2]", "Conv2D(3, 2)\nMaxPool2D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
+    "AvgPool1D": ("x: f32[7, 3]", "Conv1D(3, 2)\nAvgPool1D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
+    "AvgPool2D": ("x: f32[7, 7, 2]", "Conv2D(3, 2)\nAvgPool2D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
+    "GlobalAvgPool1D": (SEQ, "Conv1D(3, 2)\nGlobalAvgPool1D()\nDense(2)"),
+    "GlobalAvgPool2D": (IMG, "Conv2D(3, 2)\nGlobalAvgPool2D()\nDense(2)"),
+    "GlobalMaxPool1D": (SEQ, "Conv1D(3, 2)\nGlobalMaxPool1D()\nDense(2)"),
+    "GlobalMaxPool2D": (IMG, "Conv2D(3, 2)\nGlobalMaxPool2D(keepdims=true)\nFlatten()\nDense(2)"),
+    # no bias before the normalization: its true gradient is zero, and Adam would amplify the rounding noise
+    # each framework leaves in it into lr-sized steps in different directions (README, "dlc verify")
+    "BatchNormalization": (IMG, "Conv2D(3, 2, use_bias=false)\nBatchNormalization(momentum=0.9)\nFlatten()\nDense(2)"),
+    "LayerNormalization": (SEQ, "Dense(4)\nLayerNormalization()\nFlatten()\nDense(2)"),
+    "Embedding": ("ids: i64[6]", "Embedding(10, 4)\nFlatten()\nDense(3)"),
+    "SimpleRNN": (SEQ, "SimpleRNN(4, return_sequences=true)\nSimpleRNN(3)\nDense(2)"),
+    "LSTM": (SEQ, "LSTM(4, return_sequences=true)\nLSTM(3)\nDense(2)"),
+    "GRU": (SEQ, "GRU(4, return_sequences=true)\nGRU(3)\nDense(2)"),
+    "Bidirectional": (SEQ, "Bidirectional(LSTM(3, return_sequences=true), merge_mode=sum)\nBidirectional(GRU(2))"),
+    "Add": merge("Add"),
+    "Subtract": merge("Subtract"),
+    "Multiply": merge("Multiply"),
+    "Average": merge("Average"),
+    "Maximum": merge("Maximum"),
+    "Minimum": merge("Minimum"),
+    "Concatenate": merge("Concatenate"),
+}
+
+# Each loss with an output it accepts, and each of its arguments changed from the default.
+LOSS_MODELS: dict[str, tuple[str, str]] = {
+    "mean_squared_error": (VEC, "Dense(3)"),
+    "mean_absolute_error": (VEC, "Dense(3)"),
+    "huber(delta=0.5)": (VEC, "Dense(3)"),
+    "binary_crossentropy": (VEC, "Dense(2, activation=sigmoid)"),
+    "binary_crossentropy(from_logits=true, label_smoothing=0.1)": (VEC, "Dense(2)"),
+    "categorical_crossentropy": (VEC, "Dense(3, activation=softmax)"),
+    "categorical_crossentropy(label_smoothing=0.2)": (VEC, "Dense(3)\nSoftmax()"),
+    "categorical_crossentropy(from_logits=true)": (VEC, "Dense(3)"),
+    "sparse_categorical_crossentropy": (SEQ, "Dense(3, activation=softmax)"),
+    "sparse_categorical_crossentropy(from_logits=true)": (SEQ, "Dense(3)"),
+    "sparse_categorical_crossentropy(from_logits=false)": (VEC, "Dense(3)\nSoftmax()"),
+}
+
+
+def verified(text: str, name: str, steps: int = STEPS) -> verifier.Report:
+    (graph,) = load_text(text, f"{name}.dl")
+    return verifier.verify(graph, initial_weights(graph, 0), "initial weights of seed 0", steps=steps)
+
+
+def assert_within(report: verifier.Report, steps: int = STEPS) -> None:
+    assert report.ok, report.table()
+    compared = {(d.quantity, d.backend) for d in report.differences}
+    assert compared == {("outputs", "keras"), ("outputs", "onnx"), ("loss", "keras"), ("train", "keras")}
+    assert report.steps == steps
+
+
+def test_every_op_has_a_verify_model():
+    assert set(OP_MODELS) == set(REGISTRY)
+
+
+def test_every_loss_has_a_verify_model():
+    assert {name.split("(")[0] for name in LOSS_MODELS} == set(LOSSES)
+
+
+@pytest.mark.parametrize("op", sorted(OP_MODELS))
+def test_op_keeps_the_contract(op):
+    inputs, layers = OP_MODELS[op]
+    assert_within(verified(model_text(inputs, layers), op))
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_activation_keeps_the_contract(activation):
+    assert_within(verified(model_text(VEC, f"Dense(4)\nActivation({activation})\nDense(3)"), activation))
+
+
+@pytest.mark.parametrize("regularizer", ["", ", embeddings_regularizer=l2(0.01)"], ids=["sparse", "regularized"])
+@pytest.mark.parametrize(
+    "optimizer", ["Adam(learning_rate=0.01)", "RMSprop(centered=true)", "Adagrad(learning_rate=0.1)"]
+)
+def test_embedding_trains_with_keras_sparse_row_updates(optimizer, regularizer):
+    """Repeated token ids: Keras squares each occurrence's gradient row before summing (README, decisions)."""
+    layers = f"Embedding(4, 3{regularizer})\nFlatten()\nDense(2)"  # 6 ids from 4 tokens: repeats guaranteed
+    assert_within(verified(model_text("ids: i32[6]", layers, optimizer=optimizer), "embedding"))
+
+
+@pytest.mark.parametrize("loss", sorted(LOSS_MODELS))
+def test_loss_keeps_the_contract(loss):
+    inputs, layers = LOSS_MODELS[loss]
+    assert_within(verified(model_text(inputs, layers, loss=loss), "loss"))
+
+
+@pytest.mark.parametrize(("name", "args"), OPTIMIZER_CASES, ids=OPTIMIZER_IDS)
+def test_optimizer_keeps_the_contract(name, args):
+    call = f"{name}({', '.join(f'{k}={dl_value(v)}' for k, v in args.items())})"
+    text = model_text(VEC, "Dense(5, activation=tanh, kernel_regularizer=l2(0.01))\nDense(3)", optimizer=call)
+    assert_within(verified(text, name))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_keeps_the_contract(example):
+    (graph,) = load(example)
+    assert_within(verifier.verify(graph, initial_weights(graph, 1), "seed 1", steps=STEPS))
+
+
+def test_a_wrong_lowering_breaks_the_contract(monkeypatch):
+    """A Keras Rescaling that forgets its offset: verify sees it in outputs, loss and training."""
+    from backends.keras import lowerings
+
+    original = lowerings.lower
+
+    def forgetful(node):
+        if node.op == "Rescaling":
+            return f"keras.layers.Rescaling({node.args['scale']!r})"
+        return original(node)
+
+    monkeypatch.setattr("backends.keras.emit.lower", forgetful)
+    report = verified(model_text(VEC, "Rescaling(0.5, offset=-1)\nDense(3)"), "broken")
+    assert not report.ok
+    broken = {(d.quantity, d.backend) for d in report.differences if not d.within}
+    assert broken == {("outputs", "keras"), ("loss", "keras"), ("train", "keras")}
+    assert "BROKEN" in report.table()
+
+
+def test_model_without_trainable_weights_compares_outputs_and_loss():
+    report = verified(model_text(VEC, "Activation(tanh)"), "still")
+    assert report.ok and report.steps == 0
+    assert {d.quantity for d in report.differences} == {"outputs", "loss"}
+    assert "no trainable weights" in report.table()
+
+
+def test_dlc_verify_json_on_trained_weights(tmp_path):
+    (graph,) = load(ROOT / "examples/iris_mlp.dl")
+    rng = np.random.default_rng(5)
+    weights = {
+        key: rng.normal(0, 0.5, value.shape).astype(np.float32) for key, value in initial_weights(graph, 0).items()
+    }
+    save_safetensors(tmp_path / "w.safetensors", weights)
+    command = [sys.executable, "-m", "compiler", "verify", str(ROOT / "examples/iris_mlp.dl")]
+    done = subprocess.run(
+        [*command, "--weights", str(tmp_path / "w.safetensors"), "--steps", "3", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert set(document) == {"model", "outputs", "loss", "train", "ok"}
+    assert document["model"] == "IrisMLP" and document["ok"] is True
+    assert set(document["outputs"]) == {"keras", "onnx"} and set(document["loss"]) == set(document["train"]) == {
+        "keras"
+    }
+    assert all(0 <= value <= 1e-5 for value in [*document["outputs"].values(), *document["loss"].values()])
+    assert 0 <= document["train"]["keras"] <= 1e-4
+
+
+def test_dlc_verify_exits_non_zero_when_the_contract_breaks(monkeypatch, capsys):
+    monkeypatch.setattr(verifier, "compare", lambda q, b, ours, ref: verifier.Difference(q, b, 0.5, False))
+    assert cli.main(["verify", str(ROOT / "examples/iris_mlp.dl")]) == 1
+    assert "the equivalence contract is BROKEN" in capsys.readouterr().out
+
+
+def test_dlc_verify_rejects_weights_of_another_model(tmp_path, capsys):
+    (graph,) = load(ROOT / "examples/digits_mlp.dl")
+    save_safetensors(tmp_path / "w.safetensors", initial_weights(graph, 0))
+    assert cli.main(["verify", str(ROOT / "examples/iris_mlp.dl"), "--weights", str(tmp_path / "w.safetensors")]) == 1
+    assert "do not fit model 'IrisMLP'" in capsys.readouterr().err
