@@ -150,7 +150,7 @@ class PyTorchSide:
 
 
 class KerasSide:
-    """The generated Keras program's compiled model, trained with `train_on_batch` as its loop trains it."""
+    """The generated Keras program's compiled model, trained by its own `train_epoch` (fit's compiled step)."""
 
     def __init__(self, program, weights: Mapping[str, np.ndarray]):
         import keras
@@ -171,7 +171,7 @@ class KerasSide:
 
     def train(self, batches) -> dict[str, np.ndarray]:
         for inputs, target in batches:
-            self.model.train_on_batch(inputs, target)
+            self.program.train_epoch(self.model, inputs, target, BATCH, epoch=0, epochs=1)  # one batch: one step
         return self.program.to_canonical(self.model)
 
 

@@ -56,6 +56,32 @@ def evaluate(model, xs, y, batch_size):
     return loss_first(model.evaluate(xs, y, batch_size=batch_size, verbose=0, return_dict=True))
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """The progress line every 10 steps, from fit's running means of the loss and metrics."""
+
+    def __init__(self, epoch, epochs, samples, batch_size):
+        super().__init__()
+        self.epoch, self.epochs, self.samples, self.batch_size = epoch, epochs, samples, batch_size
+        self.steps = max(1, -(-samples // batch_size))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch % 10 == 0 and batch < self.steps - 1:  # the caller prints the epoch's last line
+            seen = (batch + 1) * self.batch_size
+            rate = seen / (time.perf_counter() - self.started)
+            progress(self.epoch + 1, self.epochs, batch + 1, self.steps, loss_first(logs), rate)
+
+
+def train_epoch(model, xs, y, batch_size, epoch, epochs):
+    """One epoch in fit's compiled loop, on batches cut in the given order (fit's own shuffling off), so the
+    batches are the PyTorch program's; returns the epoch's sample-weighted mean loss and metrics."""
+    callback = EpochProgress(epoch, epochs, len(y), batch_size)
+    trained = model.fit(xs, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
+    return loss_first({key: values[-1] for key, values in trained.history.items()})
+
+
 def train(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,19 +105,10 @@ def train(args):
     steps = max(1, -(-len(train_y) // args.batch_size))
     for epoch in range(start_epoch, args.epochs):
         order = shuffler.permutation(len(train_y)) if SETTINGS["shuffle"] else np.arange(len(train_y))
-        totals, seen, started = {}, 0, time.perf_counter()
-        for step in range(steps):
-            index = order[step * args.batch_size : (step + 1) * args.batch_size]
-            logs = loss_first(model.train_on_batch([x[index] for x in train_x], train_y[index], return_dict=True))
-            for key, value in logs.items():
-                totals[key] = totals.get(key, 0.0) + float(value) * len(index)
-            seen += len(index)
-            if step % 10 == 0 or step == steps - 1:
-                rate = seen / (time.perf_counter() - started)
-                progress(epoch + 1, args.epochs, step + 1, steps, {k: v / seen for k, v in totals.items()}, rate)
-        seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        logs = train_epoch(model, [x[order] for x in train_x], train_y[order], args.batch_size, epoch, args.epochs)
+        seen, seconds = len(train_y), time.perf_counter() - started
         timing.append({"train_seconds": seconds, "train_samples": seen})
-        logs = {key: value / seen for key, value in totals.items()}
         if len(val_y):
             logs.update({f"val_{k}": v for k, v in evaluate(model, val_x, val_y, args.batch_size).items()})
         progress(epoch + 1, args.epochs, steps, steps, logs, seen / seconds)
