@@ -98,6 +98,7 @@ def emit_program(graph: Graph) -> str:
         'os.environ.setdefault("KERAS_BACKEND", "tensorflow")',
         'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow start-up chatter',
         "import keras  # noqa: E402  (after the environment settings above)",
+        "import tensorflow as tf  # noqa: E402",
     ):
         w.line(line)
     w.line()
