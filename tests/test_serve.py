@@ -163,6 +163,21 @@ def test_infer_matches_onnxruntime(client, sessions, name, binary):
     assert result.get_response()["model_name"] == name
 
 
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_infer_equals_dlc_predict(client, onnx_files, name, tmp_path):
+    """What the official client gets from the server is what `dlc predict` prints for the same file and input."""
+    x = sample(name, 4, np.random.default_rng(11))
+    np.save(tmp_path / "x.npy", x)
+    argv = [sys.executable, "-m", "compiler", "predict", str(onnx_files[name]), "--input", str(tmp_path / "x.npy")]
+    predicted = subprocess.run([*argv, "-o", str(tmp_path / "p.npy")], cwd=REPO, capture_output=True, text=True)
+    assert predicted.returncode == 0, predicted.stderr
+    meta = client.get_model_metadata(name)
+    tensor = httpclient.InferInput(meta["inputs"][0]["name"], list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x)
+    result = client.infer(name, [tensor])
+    np.testing.assert_allclose(result.as_numpy(meta["outputs"][0]["name"]), np.load(tmp_path / "p.npy"), atol=1e-6)
+
+
 def test_infer_without_outputs_listed_returns_binary(client, sessions):
     """The client asks for every output as binary (`binary_data_output`) when none is listed."""
     x = sample("IrisMLP", 2, np.random.default_rng(7))
@@ -392,3 +407,60 @@ def test_missing_or_corrupt_model_is_a_clear_error(tmp_path):
         [sys.executable, "-m", "backends.serve", str(corrupt), "--port", "0"], cwd=REPO, capture_output=True, text=True
     )
     assert done.returncode == 1 and "corrupt.onnx" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- one socket write per response ---
+
+
+class RecordingTransport:
+    def __init__(self):
+        self.writes, self.closed, self.aborted = [], False, False
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+
+    def is_closing(self):
+        return self.closed or self.aborted
+
+    def close(self):
+        self.closed = True
+
+    def abort(self):
+        self.aborted = True
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def get_extra_info(self, name):
+        return ("127.0.0.1", 1234) if name == "peername" else None
+
+
+def test_writes_of_one_loop_turn_leave_as_one():
+    from backends.serve.protocol import CoalescingTransport
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        inner = RecordingTransport()
+        transport = CoalescingTransport(inner, loop)
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(b"")
+        transport.write(b"body")
+        assert inner.writes == [] and transport.get_write_buffer_size() == 23
+        await asyncio.sleep(0)
+        assert inner.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+        assert transport.get_extra_info("peername") == ("127.0.0.1", 1234)  # the rest passes through
+
+        transport.write(b"last")
+        transport.close()  # what is pending goes out before the close
+        assert inner.writes[-1] == b"last" and inner.closed
+        await asyncio.sleep(0)
+        assert len(inner.writes) == 2
+
+        dropped = RecordingTransport()
+        transport = CoalescingTransport(dropped, loop)
+        transport.write(b"never sent")
+        transport.abort()
+        await asyncio.sleep(0)
+        assert dropped.writes == [] and dropped.aborted
+
+    asyncio.run(scenario())

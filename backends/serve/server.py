@@ -16,6 +16,7 @@ from compiler.errors import DlError
 
 from .app import DEFAULT_MAX_BODY_BYTES, create_app
 from .models import load_models
+from .protocol import CoalescingHttpToolsProtocol
 
 GRACEFUL_SHUTDOWN_S = 30  # after SIGINT/SIGTERM, how long requests in flight may take to finish
 
@@ -74,7 +75,7 @@ def serve(
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, one socket write per response
         lifespan="on",
         access_log=False,
         log_level=log_level,
