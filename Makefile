@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m compiler check examples/*.dl
-	$(BIN)/python -m compiler train examples/digits_convnet.dl --out runs/DigitsConvNet --export
+	$(BIN)/python -m dlc check examples/*.dl
+	$(BIN)/python -m dlc train examples/digits_convnet.dl --out runs/DigitsConvNet --export
 	$(BIN)/python examples/onnx_matches_pytorch.py runs/DigitsConvNet
-	$(BIN)/python -m compiler verify examples/digits_convnet.dl --weights runs/DigitsConvNet/weights.safetensors --steps 5
+	$(BIN)/python -m dlc verify examples/digits_convnet.dl --weights runs/DigitsConvNet/weights.safetensors --steps 5
 
 test: setup
 	$(BIN)/python -m pytest

@@ -30,12 +30,12 @@ class Timing:
 
 
 def dlc_command() -> list[str]:
-    """The installed `dlc` script beside this interpreter, else `dlc` on PATH, else `python -m compiler`."""
+    """The installed `dlc` script beside this interpreter, else `dlc` on PATH, else `python -m dlc`."""
     beside = Path(sys.executable).parent / "dlc"
     if beside.is_file():
         return [str(beside)]
     found = shutil.which("dlc")
-    return [found] if found else [sys.executable, "-m", "compiler"]
+    return [found] if found else [sys.executable, "-m", "dlc"]
 
 
 def _children_cpu() -> float:

@@ -160,7 +160,7 @@ def main() -> None:
 def profile(top: int) -> None:
     """cProfile one in-process `dlc check` of the largest spec, the Lark parser built inside it (as in a process)."""
     from compiler import parser
-    from compiler.cli import main as dlc_main
+    from dlc.cli import main as dlc_main
 
     with tempfile.TemporaryDirectory(prefix="dlc-bench-") as tmp:
         path = write_specs(Path(tmp))[SIZES[-1]]

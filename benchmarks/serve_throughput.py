@@ -255,8 +255,8 @@ def main() -> None:
         paths = [str(p) for p in files.values()]
         python = sys.executable
         servers = {
-            "dlc": start([python, "-m", "backends.serve", *paths, "--port", "0"]),
-            "dlc batch=1": start([python, "-m", "backends.serve", *paths, "--port", "0", "--max-batch", "1"]),
+            "dlc": start([python, "-m", "dlc", "serve", *paths, "--port", "0"]),
+            "dlc batch=1": start([python, "-m", "dlc", "serve", *paths, "--port", "0", "--max-batch", "1"]),
             "baseline": start([python, str(Path(__file__).resolve()), "--baseline-server", "plain", *paths]),
             "baseline uvloop": start([python, str(Path(__file__).resolve()), "--baseline-server", "uvloop", *paths]),
         }

@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .argkinds import Anything, ArgSpec, Enum, Text, bind
 from .errors import DlArgumentError, DlDataError, DlNameError, Span, did_you_mean
+from .ir import Value, show_shape
+from .training_types import Configured, DataSource
 from .values import CallValue, describe
 
-if TYPE_CHECKING:
-    from .ir import Graph
-    from .training import Configured
-
-# scikit-learn's bundled sets: (features per sample, classes)
-DATASETS = {"digits": (64, 10), "iris": (4, 3), "wine": (13, 3), "breast_cancer": (30, 2)}
+# scikit-learn's bundled sets: features per sample, and their target_names in class-id order
+DATASETS = {
+    "digits": (64, tuple(str(k) for k in range(10))),
+    "iris": (4, ("setosa", "versicolor", "virginica")),
+    "wine": (13, ("class_0", "class_1", "class_2")),
+    "breast_cancer": (30, ("malignant", "benign")),
+}
 MAX_CSV_BYTES = 200 * 2**20
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where training data comes from. `path` is resolved against the .dl file's folder."""
-
-    kind: str  # dataset | npz | csv
-    name: str | None = None  # dataset name
-    path: str | None = None
-    written_path: str | None = None
-    x: tuple[str, ...] = ()  # npz keys, one per input or one for all
-    y: str | None = None  # npz key
-    target: str | None = None  # csv column
-    feature_counts: tuple[int, ...] = ()  # per x array, per sample
-    classes: int | None = None  # distinct labels where the targets are classes
-    span: Span | None = None
 
 
 SIGNATURES = {
@@ -111,6 +96,8 @@ def _csv_source(args: dict, value: CallValue) -> DataSource:
     column = header.index(args["target"])
     targets = {row[column] for row in rows[1:] if len(row) > column}
     classes = len(targets) if not all(_is_float(t) and not _is_int(t) for t in targets) else None
+    # text targets become class ids in sorted order, as the programs number them; numbers are their own ids
+    names = None if all(_is_float(t) for t in targets) else tuple(sorted(targets))
     return DataSource(
         "csv",
         path=str(path),
@@ -118,6 +105,7 @@ def _csv_source(args: dict, value: CallValue) -> DataSource:
         target=args["target"],
         feature_counts=(len(header) - 1,),
         classes=classes,
+        class_names=names,
         span=value.span,
     )
 
@@ -134,7 +122,7 @@ def _is_int(text: str) -> bool:
     return text.strip().lstrip("-").isdigit()
 
 
-def build_data_source(value: object, span: Span, graph: Graph) -> DataSource:
+def build_data_source(value: object, span: Span) -> DataSource:
     if not isinstance(value, CallValue):
         raise DlArgumentError(
             f"data must be dataset(...), npz(...) or csv(...), got {describe(value)}",
@@ -146,8 +134,15 @@ def build_data_source(value: object, span: Span, graph: Graph) -> DataSource:
         raise DlNameError(f"unknown data source '{value.callee}'", value.callee_span, hint)
     args = bind(SIGNATURES[value.callee], value, value.callee)
     if value.callee == "dataset":
-        features, classes = DATASETS[args["name"]]
-        return DataSource("dataset", name=args["name"], feature_counts=(features,), classes=classes, span=value.span)
+        features, names = DATASETS[args["name"]]
+        return DataSource(
+            "dataset",
+            name=args["name"],
+            feature_counts=(features,),
+            classes=len(names),
+            class_names=names,
+            span=value.span,
+        )
     return _npz_source(args, value) if value.callee == "npz" else _csv_source(args, value)
 
 
@@ -160,35 +155,32 @@ def fit_shape(shape: tuple[int | None, ...], count: int) -> tuple[int, ...] | No
     return tuple(count // known if d is None else d for d in shape)
 
 
-def input_split(graph: Graph, features: int) -> list[tuple[int, ...]] | None:
+def input_split(inputs: tuple[Value, ...], features: int) -> list[tuple[int, ...]] | None:
     """Each input's shape when a sample's `features` values are split across inputs in order; None if they don't fit."""
-    if len(graph.inputs) == 1:
-        shape = fit_shape(graph.inputs[0].shape, features)
+    if len(inputs) == 1:
+        shape = fit_shape(inputs[0].shape, features)
         return None if shape is None else [shape]
-    if any(None in v.shape for v in graph.inputs):
+    if any(None in v.shape for v in inputs):
         return None
-    shapes = [v.shape for v in graph.inputs]
+    shapes = [v.shape for v in inputs]
     return shapes if sum(math.prod(s) for s in shapes) == features else None
 
 
-def check_data_fits(data: DataSource, graph: Graph, loss: Configured | None) -> None:
-    from .ir import show_shape
-
-    inputs = ", ".join(f"{v.name} {show_shape(v.shape)}" for v in graph.inputs)
+def check_data_fits(data: DataSource, inputs: tuple[Value, ...], output: Value, loss: Configured | None) -> None:
+    """The data's samples fit the inputs, and its class count the output, for a cross-entropy loss."""
+    shown = ", ".join(f"{v.name} {show_shape(v.shape)}" for v in inputs)
     if len(data.feature_counts) > 1:
-        if len(data.feature_counts) != len(graph.inputs):
-            raise DlDataError(
-                f"npz gives {len(data.feature_counts)} x arrays for {len(graph.inputs)} inputs", data.span
-            )
-        for count, value in zip(data.feature_counts, graph.inputs, strict=True):
+        if len(data.feature_counts) != len(inputs):
+            raise DlDataError(f"npz gives {len(data.feature_counts)} x arrays for {len(inputs)} inputs", data.span)
+        for count, value in zip(data.feature_counts, inputs, strict=True):
             if fit_shape(value.shape, count) is None:
                 raise DlDataError(
                     f"x array for '{value.name}' has {count} values per sample; it needs {show_shape(value.shape)}",
                     data.span,
                 )
-    elif input_split(graph, data.feature_counts[0]) is None:
+    elif input_split(inputs, data.feature_counts[0]) is None:
         raise DlDataError(
-            f"the data has {data.feature_counts[0]} values per sample, which do not fit the inputs ({inputs})",
+            f"the data has {data.feature_counts[0]} values per sample, which do not fit the inputs ({shown})",
             data.span,
             "samples are reshaped to the input shape when their element counts match",
         )
@@ -198,7 +190,7 @@ def check_data_fits(data: DataSource, graph: Graph, loss: Configured | None) -> 
         or loss.name not in ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
     ):
         return
-    units = graph.output.shape[-1]
+    units = output.shape[-1]
     wanted = 1 if loss.name == "binary_crossentropy" and data.classes <= 2 else data.classes
     if units != wanted:
         raise DlDataError(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -12,75 +10,13 @@ from .argkinds import Int, bind
 from .errors import DlArgumentError, DlError, DlNameError, DlShapeError, DlSyntaxError, Span, did_you_mean
 from .ir import Graph, Node, Value, show_shape
 from .ops import FLOAT_DTYPES, INT_DTYPES, REGISTRY, OpSpec, ShapeProblem, TensorType
-from .values import CallValue, Located, Symbol, describe
+from .training import build_training
+from .values import CallValue, call_value, evaluate
 
 DTYPES = FLOAT_DTYPES + INT_DTYPES
 MAX_LAYERS = 200_000
 MAX_PASSES = 1_000_000  # repeat passes per model, empty ones included
-MAX_INT = 2**63 - 1
 BLOCK_INPUT = "in"
-
-
-def evaluate(expr: s.Expr, env: dict[str, object]) -> object:
-    """An expression's value; bare names are block parameters when bound, otherwise Symbols."""
-    match expr:
-        case s.Number(value) | s.String(value) | s.Bool(value):
-            return value
-        case s.Name(id, span):
-            return env[id] if id in env else Symbol(id, span)
-        case s.TupleExpr(items):
-            return tuple(evaluate(i, env) for i in items)
-        case s.ListExpr(items):
-            return [evaluate(i, env) for i in items]
-        case s.Neg(operand, span):
-            return -_number(evaluate(operand, env), operand.span, env)
-        case s.BinOp(op, left, right, span):
-            a = _number(evaluate(left, env), left.span, env)
-            b = _number(evaluate(right, env), right.span, env)
-            return arithmetic(op, a, b, span, right.span)
-        case s.Call():
-            return call_value(expr, env)
-    raise AssertionError(f"unknown expression {expr!r}")
-
-
-def arithmetic(op: str, a: int | float, b: int | float, span: Span, right: Span) -> int | float:
-    if op in ("/", "//") and b == 0:
-        raise DlArgumentError("division by zero", right)
-    try:
-        result = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}.get(
-            op, operator.floordiv
-        )(a, b)
-    except OverflowError:
-        result = math.inf
-    if isinstance(result, float) and not math.isfinite(result) or isinstance(result, int) and abs(result) > MAX_INT:
-        raise DlArgumentError("number out of range", span, f"numbers stay within ±{MAX_INT}")
-    return result
-
-
-def _number(value: object, span: Span, env: dict[str, object]) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        hint = None
-        if isinstance(value, Symbol):
-            hint = did_you_mean(value.name, env) or (
-                f"block parameters here: {', '.join(env)}"
-                if env
-                else "arithmetic works on numbers and block parameters"
-            )
-        raise DlArgumentError(f"arithmetic needs numbers, got {describe(value)}", span, hint)
-    return value
-
-
-def call_value(call: s.Call, env: dict[str, object]) -> CallValue:
-    positional, keyword = [], []
-    for arg in call.args:
-        located = Located(evaluate(arg.value, env), arg.value.span)
-        if arg.name is None:
-            if keyword:
-                raise DlSyntaxError("a positional argument cannot follow a keyword argument", arg.span)
-            positional.append(located)
-        else:
-            keyword.append((arg.name, located, arg.span))
-    return CallValue(call.callee, tuple(positional), tuple(keyword), call.span, call.callee_span)
 
 
 @dataclass
@@ -300,8 +236,6 @@ class ModelBuilder:
         return values
 
     def build(self) -> Graph:
-        from .training import build_training
-
         model = self.model
         if not model.inputs:
             raise DlNameError(f"model '{model.name}' has no input", model.name_span, "declare one: input x: f32[4]")
@@ -317,8 +251,8 @@ class ModelBuilder:
         for decl, value in zip(model.inputs, inputs, strict=True):
             if value.name not in used:
                 raise DlNameError(f"input '{decl.name}' is never used", decl.span, f"read it with `from {decl.name}`")
-        partial = Graph(model.name, model.span.source, tuple(inputs), tuple(self.nodes), output, None, model.span)
-        return Graph(**{**partial.__dict__, "training": build_training(partial, sections)})
+        training = build_training(tuple(inputs), output, sections)
+        return Graph(model.name, model.span.source, tuple(inputs), tuple(self.nodes), output, training, model.span)
 
 
 def single_sections(model: s.ModelDecl) -> dict[str, s.Section]:
@@ -361,4 +295,4 @@ def elaborate(module: s.Module) -> list[Graph]:
     return graphs
 
 
-__all__ = ["elaborate", "evaluate", "DlError"]
+__all__ = ["elaborate", "DlError"]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import Source, Span
 from .ops import REGISTRY, OpSpec, ParamSpec, Shape, TensorType
-
-if TYPE_CHECKING:
-    from .training import Training
+from .training_types import Training
 
 
 @dataclass(frozen=True, slots=True)

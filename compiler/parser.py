@@ -15,8 +15,7 @@ import grammar
 
 from . import syntax as s
 from .errors import DlSyntaxError, Source, Span, did_you_mean
-
-MAX_INT = 2**63 - 1
+from .values import MAX_INT
 
 # What the user reads for the regex terminals Lark says it expected; keywords and
 # punctuation are shown as their own text.

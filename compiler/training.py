@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from . import syntax as s
 from .argkinds import Anything, ArgSpec, Bool, Enum, Float, Int, bind
-from .data import DataSource, build_data_source, check_data_fits
+from .data import build_data_source, check_data_fits
 from .errors import DlArgumentError, DlNameError, Span, did_you_mean
-from .ir import Graph
-from .values import CallValue, Symbol, describe
+from .ir import Graph, Value
+from .training_types import Configured, EarlyStopping, Training, TrainSettings
+from .values import CallValue, Symbol, describe, evaluate
 
 PROBABILITY = Float(0.0, 1.0)
 RATE = Float(low=0.0)
-
-
-@dataclass(frozen=True)
-class Configured:
-    """A loss or optimizer: its canonical name and bound arguments."""
-
-    name: str
-    args: dict[str, Any] = field(hash=False)
-    span: Span | None = field(default=None, compare=False)
 
 
 # canonical name -> (Keras class name, short aliases, signature)
@@ -98,37 +87,6 @@ METRICS = (
 CROSS_ENTROPIES = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
 
 
-@dataclass(frozen=True)
-class EarlyStopping:
-    monitor: str
-    patience: int
-    min_delta: float
-    mode: str
-    restore_best_weights: bool
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    data: DataSource | None
-    epochs: int
-    batch_size: int
-    shuffle: bool
-    validation_split: float
-    test_split: float
-    seed: int
-    early_stopping: EarlyStopping | None
-
-
-@dataclass(frozen=True)
-class Training:
-    """Everything after `layers`: all optional for `dlc check`, required by `dlc train`."""
-
-    loss: Configured | None
-    optimizer: Configured | None
-    metrics: tuple[str, ...]
-    settings: TrainSettings
-
-
 SETTINGS = (
     ArgSpec("data", Anything(), None),  # validated by build_data_source
     ArgSpec("epochs", Int(low=1), 1),
@@ -149,8 +107,6 @@ EARLY_STOPPING = (
 
 
 def _as_call(expr: s.Expr) -> CallValue | None:
-    from .elaborate import evaluate
-
     value = evaluate(expr, {})
     if isinstance(value, Symbol):
         return CallValue(value.name, (), (), value.span, value.span)
@@ -186,8 +142,6 @@ def build_optimizer(section: s.Section) -> Configured:
 
 
 def build_metrics(section: s.Section) -> tuple[str, ...]:
-    from .elaborate import evaluate
-
     value = evaluate(section.body, {})
     if not isinstance(value, list):
         raise DlArgumentError(f"metrics must be a list like [accuracy], got {describe(value)}", section.body.span)
@@ -206,9 +160,7 @@ def early_stopping(value: object, span: Span, metrics: tuple[str, ...]) -> Early
     return EarlyStopping(**bind(signature, value, "EarlyStopping"))
 
 
-def build_settings(section: s.Section | None, graph: Graph, metrics: tuple[str, ...]) -> TrainSettings:
-    from .elaborate import evaluate
-
+def build_settings(section: s.Section | None, metrics: tuple[str, ...]) -> TrainSettings:
     found: dict[str, object] = {}
     spans: dict[str, Span] = {}
     known = [a.name for a in SETTINGS]
@@ -222,7 +174,7 @@ def build_settings(section: s.Section | None, graph: Graph, metrics: tuple[str, 
         value = evaluate(setting.value, {})
         spans[setting.name] = setting.value.span
         if setting.name == "data":
-            found["data"] = build_data_source(value, setting.value.span, graph)
+            found["data"] = build_data_source(value, setting.value.span)
         elif setting.name == "early_stopping":
             found["early_stopping"] = early_stopping(value, setting.value.span, metrics)
         else:
@@ -241,20 +193,21 @@ def build_settings(section: s.Section | None, graph: Graph, metrics: tuple[str, 
     return settings
 
 
-def build_training(graph: Graph, sections: dict[str, s.Section]) -> Training:
+def build_training(inputs: tuple[Value, ...], output: Value, sections: dict[str, s.Section]) -> Training:
+    """The model's training sections, validated and checked against its inputs and output."""
     loss = build_loss(sections["loss"]) if "loss" in sections else None
     optimizer = build_optimizer(sections["optimizer"]) if "optimizer" in sections else None
     metrics = build_metrics(sections["metrics"]) if "metrics" in sections else ()
-    settings = build_settings(sections.get("train"), graph, metrics)
+    settings = build_settings(sections.get("train"), metrics)
     if loss is not None:
-        check_loss_fits(graph, loss)
+        check_loss_fits(output, loss)
     if settings.data is not None:
-        check_data_fits(settings.data, graph, loss)
+        check_data_fits(settings.data, inputs, output, loss)
     return Training(loss, optimizer, metrics, settings)
 
 
-def check_loss_fits(graph: Graph, loss: Configured) -> None:
-    shape = graph.output.shape
+def check_loss_fits(output: Value, loss: Configured) -> None:
+    shape = output.shape
     if loss.name in CROSS_ENTROPIES and (not shape or shape[-1] is None):
         raise DlArgumentError(f"{loss.name} needs an output with a known class axis, got {shape}", loss.span)
     if loss.name == "categorical_crossentropy" and shape[-1] == 1:

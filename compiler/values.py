@@ -1,10 +1,15 @@
-"""Evaluated argument values: what an expression means once block parameters are substituted."""
+"""Argument values and their evaluation: what an expression means once block parameters are substituted."""
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass, field
 
-from .errors import Span
+from . import syntax as s
+from .errors import DlArgumentError, DlSyntaxError, Span, did_you_mean
+
+MAX_INT = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +67,65 @@ def describe(value: object) -> str:
     if isinstance(value, list):
         return "list [" + ", ".join(describe(v) for v in value) + "]"
     return repr(value)
+
+
+def evaluate(expr: s.Expr, env: dict[str, object]) -> object:
+    """An expression's value; bare names are block parameters when bound, otherwise Symbols."""
+    match expr:
+        case s.Number(value) | s.String(value) | s.Bool(value):
+            return value
+        case s.Name(id, span):
+            return env[id] if id in env else Symbol(id, span)
+        case s.TupleExpr(items):
+            return tuple(evaluate(i, env) for i in items)
+        case s.ListExpr(items):
+            return [evaluate(i, env) for i in items]
+        case s.Neg(operand, span):
+            return -_number(evaluate(operand, env), operand.span, env)
+        case s.BinOp(op, left, right, span):
+            a = _number(evaluate(left, env), left.span, env)
+            b = _number(evaluate(right, env), right.span, env)
+            return arithmetic(op, a, b, span, right.span)
+        case s.Call():
+            return call_value(expr, env)
+    raise AssertionError(f"unknown expression {expr!r}")
+
+
+def arithmetic(op: str, a: int | float, b: int | float, span: Span, right: Span) -> int | float:
+    if op in ("/", "//") and b == 0:
+        raise DlArgumentError("division by zero", right)
+    try:
+        result = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}.get(
+            op, operator.floordiv
+        )(a, b)
+    except OverflowError:
+        result = math.inf
+    if isinstance(result, float) and not math.isfinite(result) or isinstance(result, int) and abs(result) > MAX_INT:
+        raise DlArgumentError("number out of range", span, f"numbers stay within ±{MAX_INT}")
+    return result
+
+
+def _number(value: object, span: Span, env: dict[str, object]) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        hint = None
+        if isinstance(value, Symbol):
+            hint = did_you_mean(value.name, env) or (
+                f"block parameters here: {', '.join(env)}"
+                if env
+                else "arithmetic works on numbers and block parameters"
+            )
+        raise DlArgumentError(f"arithmetic needs numbers, got {describe(value)}", span, hint)
+    return value
+
+
+def call_value(call: s.Call, env: dict[str, object]) -> CallValue:
+    positional, keyword = [], []
+    for arg in call.args:
+        located = Located(evaluate(arg.value, env), arg.value.span)
+        if arg.name is None:
+            if keyword:
+                raise DlSyntaxError("a positional argument cannot follow a keyword argument", arg.span)
+            positional.append(located)
+        else:
+            keyword.append((arg.name, located, arg.span))
+    return CallValue(call.callee, tuple(positional), tuple(keyword), call.span, call.callee_span)

@@ -14,9 +14,9 @@ from test_keras_program import random_weights
 
 from backends.convert import from_framework, to_framework
 from backends.programs import import_program
-from compiler import cli
 from compiler.frontend import load, load_model
 from compiler.weights import initial_weights, load_safetensors, save_safetensors
+from dlc import cli
 
 SUFFIX = {"pytorch": ".pt", "keras": ".weights.h5"}
 
@@ -57,7 +57,7 @@ def test_converted_files_load_in_each_framework_and_compute_the_same(tmp_path):
 
 
 def dlc(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "dlc", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
 def test_dlc_convert_both_ways_with_the_spec_from_the_metadata(tmp_path):

@@ -1,4 +1,4 @@
-"""The `dlc` command line: `check` imports no framework, `python -m compiler` works, and errors in one
+"""The `dlc` command line: `check` imports no framework, `python -m dlc` works, and errors in one
 file neither hide the other files' summaries nor the exit status."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ FRAMEWORKS = ("torch", "tensorflow", "keras", "onnxruntime")
 
 CHECK_AND_LIST_FRAMEWORKS = """
 import contextlib, io, json, sys
-from compiler.cli import main
+from dlc.cli import main
 
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
@@ -43,7 +43,7 @@ def test_check_imports_no_framework():
 
 
 def test_python_m_compiler_check():
-    result = run("-m", "compiler", "check", "examples/iris_mlp.dl")
+    result = run("-m", "dlc", "check", "examples/iris_mlp.dl")
     assert result.returncode == 0, result.stderr
     assert "IrisMLP" in result.stdout
     assert "Total params" in result.stdout
@@ -51,7 +51,7 @@ def test_python_m_compiler_check():
 
 
 def test_python_m_compiler_version():
-    result = run("-m", "compiler", "--version")
+    result = run("-m", "dlc", "--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"dlc {compiler.__version__}"
 
@@ -72,7 +72,7 @@ def test_check_reports_the_bad_file_and_summarises_the_good_one(tmp_path, bad_fi
     bad.write_text(BAD_SPEC, encoding="utf-8")
     good = ROOT / "examples" / "iris_mlp.dl"
     files = [str(bad), str(good)] if bad_first else [str(good), str(bad)]
-    result = run("-m", "compiler", "check", *files)
+    result = run("-m", "dlc", "check", *files)
     assert result.returncode == 1, result.stdout + result.stderr
     # the bad file's error: file:line:col, the quoted line, a caret and a suggestion
     assert re.search(re.escape(str(bad)) + r":4:\d+: error: Dense has no argument 'activaton'", result.stderr), (
@@ -91,7 +91,7 @@ def test_check_reports_the_bad_file_and_summarises_the_good_one(tmp_path, bad_fi
 def test_check_json_with_a_bad_file_still_reports_the_good_one(tmp_path):
     bad = tmp_path / "bad.dl"
     bad.write_text(BAD_SPEC, encoding="utf-8")
-    result = run("-m", "compiler", "check", "--json", str(bad), "examples/iris_mlp.dl")
+    result = run("-m", "dlc", "check", "--json", str(bad), "examples/iris_mlp.dl")
     assert result.returncode == 1
     assert re.search(re.escape(str(bad)) + r":4:\d+: error: ", result.stderr), result.stderr
     assert [model["model"] for model in json.loads(result.stdout)] == ["IrisMLP"]
@@ -99,7 +99,7 @@ def test_check_json_with_a_bad_file_still_reports_the_good_one(tmp_path):
 
 def test_check_missing_file_is_an_error_not_a_traceback(tmp_path):
     missing = tmp_path / "missing.dl"
-    result = run("-m", "compiler", "check", str(missing), "examples/iris_mlp.dl")
+    result = run("-m", "dlc", "check", str(missing), "examples/iris_mlp.dl")
     assert result.returncode == 1
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr

@@ -90,7 +90,7 @@ def test_seeded_weights_are_the_pytorch_programs(tmp_path):
 
 def test_dlc_compile_keras_is_formatted_and_has_help(tmp_path):
     path = tmp_path / "wine.py"
-    command = [sys.executable, "-m", "compiler", "compile", str(ROOT / "examples/wine_two_inputs.dl")]
+    command = [sys.executable, "-m", "dlc", "compile", str(ROOT / "examples/wine_two_inputs.dl")]
     result = subprocess.run([*command, "--target", "keras", "-o", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     for check in (["format", "--check"], ["check", "--select=E,F,W,I,B,UP,SIM"]):

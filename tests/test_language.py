@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import ROOT
 
-from compiler.cli import main
 from compiler.frontend import load_text
 from compiler.printer import print_ir
+from dlc.cli import main
 
 
 def one(text: str):

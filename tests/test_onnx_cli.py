@@ -18,7 +18,7 @@ IRIS = ROOT / "examples/iris_mlp.dl"
 
 
 def dlc(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "compiler", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "dlc", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
 def test_trained_iris_predicts_the_same_on_onnx_runtime_as_in_pytorch(tmp_path):

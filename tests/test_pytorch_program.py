@@ -68,7 +68,7 @@ LINT_RULES = "--select=E,F,W,I,B,UP,SIM"
 def test_dlc_compile_writes_a_program_ruff_leaves_alone(example, tmp_path):
     path = tmp_path / f"{example.stem}.py"
     result = subprocess.run(
-        [sys.executable, "-m", "compiler", "compile", str(example), "--target", "pytorch", "-o", str(path)],
+        [sys.executable, "-m", "dlc", "compile", str(example), "--target", "pytorch", "-o", str(path)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -60,8 +60,8 @@ def sessions(onnx_files) -> dict[str, ort.InferenceSession]:
 
 
 def start_server(paths, log: Path, *options: str) -> tuple[subprocess.Popen, str]:
-    """`python -m backends.serve` on a free loopback port, once it answers ready: (process, host:port)."""
-    argv = [sys.executable, "-m", "backends.serve", *map(str, paths), "--port", "0", *options]
+    """`dlc serve` on a free loopback port, once it answers ready: (process, host:port)."""
+    argv = [sys.executable, "-m", "dlc", "serve", *map(str, paths), "--port", "0", *options]
     with open(log, "w") as errors:
         proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
     first = proc.stdout.readline()
@@ -168,7 +168,7 @@ def test_infer_equals_dlc_predict(client, onnx_files, name, tmp_path):
     """What the official client gets from the server is what `dlc predict` prints for the same file and input."""
     x = sample(name, 4, np.random.default_rng(11))
     np.save(tmp_path / "x.npy", x)
-    argv = [sys.executable, "-m", "compiler", "predict", str(onnx_files[name]), "--input", str(tmp_path / "x.npy")]
+    argv = [sys.executable, "-m", "dlc", "predict", str(onnx_files[name]), "--input", str(tmp_path / "x.npy")]
     predicted = subprocess.run([*argv, "-o", str(tmp_path / "p.npy")], cwd=REPO, capture_output=True, text=True)
     assert predicted.returncode == 0, predicted.stderr
     meta = client.get_model_metadata(name)
@@ -404,7 +404,7 @@ def test_missing_or_corrupt_model_is_a_clear_error(tmp_path):
     with pytest.raises(DlError, match="not a loadable ONNX model"):
         serve([str(corrupt)])
     done = subprocess.run(
-        [sys.executable, "-m", "backends.serve", str(corrupt), "--port", "0"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "dlc", "serve", str(corrupt), "--port", "0"], cwd=REPO, capture_output=True, text=True
     )
     assert done.returncode == 1 and "corrupt.onnx" in done.stderr and "Traceback" not in done.stderr
 

@@ -13,12 +13,12 @@ from conftest import EXAMPLES, ROOT
 from test_pytorch_ops import OPTIMIZER_CASES, OPTIMIZER_IDS, dl_value
 
 from backends import verify as verifier
-from compiler import cli
 from compiler.argkinds import ACTIVATIONS
 from compiler.frontend import load, load_text
 from compiler.ops import REGISTRY
 from compiler.training import LOSSES
 from compiler.weights import initial_weights, save_safetensors
+from dlc import cli
 
 STEPS = 5
 VEC, SEQ, IMG = "x: f32[6]", "x: f32[5, 3]", "x: f32[6, 6, 2]"
@@ -183,7 +183,7 @@ def test_dlc_verify_json_on_trained_weights(tmp_path):
         key: rng.normal(0, 0.5, value.shape).astype(np.float32) for key, value in initial_weights(graph, 0).items()
     }
     save_safetensors(tmp_path / "w.safetensors", weights)
-    command = [sys.executable, "-m", "compiler", "verify", str(ROOT / "examples/iris_mlp.dl")]
+    command = [sys.executable, "-m", "dlc", "verify", str(ROOT / "examples/iris_mlp.dl")]
     done = subprocess.run(
         [*command, "--weights", str(tmp_path / "w.safetensors"), "--steps", "3", "--json"],
         capture_output=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Mapping
@@ -25,13 +24,6 @@ DEFAULT_OPSET = 17
 MIN_OPSET = 17  # LayerNormalization arrived in 17
 ELEMENT_TYPES = {"f16": TensorProto.FLOAT16, "f32": TensorProto.FLOAT, "f64": TensorProto.DOUBLE}
 ELEMENT_TYPES |= {"i32": TensorProto.INT32, "i64": TensorProto.INT64}
-# scikit-learn's target_names for the bundled sets, in class-id order
-DATASET_CLASSES = {
-    "digits": [str(k) for k in range(10)],
-    "iris": ["setosa", "versicolor", "virginica"],
-    "wine": ["class_0", "class_1", "class_2"],
-    "breast_cancer": ["malignant", "benign"],
-}
 
 
 def export_model(graph: Graph, weights: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
@@ -112,33 +104,10 @@ def model_metadata(graph: Graph) -> dict[str, str]:
         "source_sha256": hashlib.sha256(graph.source.text.encode("utf-8")).hexdigest(),
         "dlc_version": dlc_version(),
     }
-    names = class_names(graph)
-    if names is not None:
-        props["class_names"] = json.dumps(names)
-    return props
-
-
-def class_names(graph: Graph) -> list[str] | None:
-    """Class names in class-id order: a bundled set's, or a CSV's text targets sorted (as training numbers them)."""
     data = graph.training.settings.data
-    if data is None or data.classes is None:
-        return None
-    if data.kind == "dataset":
-        return DATASET_CLASSES.get(data.name)
-    if data.kind != "csv":
-        return None
-    try:
-        with open(data.path, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    column = rows[0].index(data.target)
-    targets = {row[column] for row in rows[1:] if len(row) > column}
-    try:
-        [float(t) for t in targets]
-    except ValueError:
-        return sorted(targets)
-    return None  # numeric targets are their own class ids
+    if data is not None and data.class_names is not None:
+        props["class_names"] = json.dumps(list(data.class_names))
+    return props
 
 
 def save(model: onnx.ModelProto, path: str | Path) -> None:

@@ -7,7 +7,7 @@
 
 Modules: `tensors` (the v2 JSON + binary codec and request checks), `models` (ONNX Runtime sessions and
 signatures), `batching` (the per-model queue and worker), `metrics` (Prometheus), `app` (routes),
-`server` (uvicorn), `triton` (model repository). `python -m backends.serve MODEL.onnx ...` runs `serve`.
+`server` (uvicorn), `triton` (model repository). `dlc serve MODEL.onnx ...` runs `serve`.
 """
 
 from __future__ import annotations

@@ -21,13 +21,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .batching import Batcher, rows_of
+from .limits import DEFAULT_MAX_BODY_BYTES
 from .metrics import UNKNOWN_MODEL, Metrics
 from .models import LoadedModel
 from .tensors import BadRequest, decode_request, encode_response, error_body, parse_header_length
 
 SERVER_NAME = "dlc"
 EXTENSIONS = ["binary_tensor_data"]
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 _PREFIX, _SUFFIX = "/v2/models/", "/infer"
 _JSON = b"application/json"
 

@@ -14,7 +14,8 @@ import uvicorn
 
 from compiler.errors import DlError
 
-from .app import DEFAULT_MAX_BODY_BYTES, create_app
+from .app import create_app
+from .limits import DEFAULT_MAX_BODY_BYTES
 from .models import load_models
 from .protocol import CoalescingHttpToolsProtocol
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..argkinds import ArgSpec, Bool, Enum, Int, IntTuple
-from . import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_rank
 from .core import ACTIVATION, INITIALIZER, REGULARIZER
+from .spec import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_rank
 
 PADDING = Enum(("valid", "same"))
 

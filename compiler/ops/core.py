@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..argkinds import ACTIVATIONS, INITIALIZERS, ArgSpec, Bool, Enum, Float, Int, RegularizerKind, TargetShape
-from . import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_known, sample_axis
+from .spec import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_known, sample_axis
 
 ACTIVATION = Enum(ACTIVATIONS)
 INITIALIZER = Enum(INITIALIZERS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..argkinds import ArgSpec, Int
-from . import OpSpec, ShapeProblem, TensorType, register, require_float, sample_axis
+from .spec import OpSpec, ShapeProblem, TensorType, register, require_float, sample_axis
 
 
 def _show(shape) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..argkinds import INITIALIZERS, ArgSpec, Bool, Enum, Float, Int
-from . import INT_DTYPES, OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, sample_axis
 from .core import REGULARIZER
+from .spec import INT_DTYPES, OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, sample_axis
 
 
 def last_axis_only(name: str):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..argkinds import ArgSpec, Bool, Enum, Int, Kind
+from ..argkinds import ArgSpec, Bool, Enum, Int, Kind, bind
 from ..errors import DlArgumentError, DlNameError, did_you_mean
 from ..values import CallValue, describe
-from . import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_rank
 from .core import ACTIVATION, INITIALIZER, REGULARIZER
+from .spec import REGISTRY, OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_rank
 
 # Gate blocks per recurrent kernel column group, and bias rows (GRU keeps input and recurrent biases apart).
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
@@ -93,21 +93,15 @@ class RecurrentLayer(Kind):
     label = "a recurrent layer, like LSTM(64)"
 
     def convert(self, value, span, where):
-        from . import REGISTRY
-
         if not isinstance(value, CallValue):
             raise DlArgumentError(f"{where} must be {self.label}, got {describe(value)}", span)
         if value.callee not in RECURRENT:
             hint = did_you_mean(value.callee, RECURRENT) or "wrap one of SimpleRNN, LSTM, GRU"
             raise DlNameError(f"{where} cannot wrap '{value.callee}'", value.callee_span, hint)
-        from ..argkinds import bind
-
         return (value.callee, bind(REGISTRY[value.callee].args, value, value.callee))
 
 
 def bidirectional_infer(inputs, args):
-    from . import REGISTRY
-
     inner_name, inner_args = args["layer"]
     inner = REGISTRY[inner_name].infer(inputs, inner_args)
     units = inner.shape[-1]

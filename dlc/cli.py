@@ -8,8 +8,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import __version__
-from .errors import DlError
+from backends.serve.limits import DEFAULT_MAX_BODY_BYTES
+from compiler import __version__
+from compiler.errors import DlError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -24,8 +25,8 @@ def command(name: str):
 
 @command("check")
 def run_check(args: argparse.Namespace) -> int:
-    from .frontend import collector_paused, load
-    from .summary import as_json, table
+    from compiler.frontend import collector_paused, load
+    from compiler.summary import as_json, table
 
     with collector_paused():  # every checked model stays alive until its summary prints
         return _check_files(args, load, as_json if args.json else table)
@@ -51,8 +52,8 @@ def _check_files(args: argparse.Namespace, load, report) -> int:
 
 @command("ir")
 def run_ir(args: argparse.Namespace) -> int:
-    from .frontend import load
-    from .printer import print_ir
+    from compiler.frontend import load
+    from compiler.printer import print_ir
 
     for graph in load(args.file):
         print(print_ir(graph))
@@ -63,7 +64,7 @@ def run_ir(args: argparse.Namespace) -> int:
 def run_compile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .frontend import load_model
+    from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
     if args.target == "keras":
@@ -84,7 +85,7 @@ def run_compile(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .frontend import load_model
+    from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
     if args.backend == "keras":
@@ -109,7 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .frontend import load_model
+    from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
     from backends.onnx.command import export
@@ -136,8 +137,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _quantize_ops(listed: str) -> list[str]:
     from backends.onnx.quantize import QUANTIZABLE_OPS as allowed
-
-    from .errors import did_you_mean
+    from compiler.errors import did_you_mean
 
     ops = [op.strip() for op in listed.split(",") if op.strip()]
     for op in ops:
@@ -153,6 +153,12 @@ def _quantize_ops(listed: str) -> list[str]:
 
 @command("serve")
 def run_serve(args: argparse.Namespace) -> int:
+    if args.triton_repo:
+        from backends.serve import write_triton_repository
+
+        for folder in write_triton_repository(args.models, args.triton_repo, args.max_batch, args.max_delay_ms):
+            print(f"wrote {folder}/config.pbtxt and {folder}/1/model.onnx", file=sys.stderr)
+        return 0
     from backends.serve import serve
 
     serve(
@@ -162,6 +168,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         max_delay_ms=args.max_delay_ms,
         max_body_bytes=args.max_body_bytes,
+        threads=args.threads,
     )
     return 0
 
@@ -181,8 +188,8 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .frontend import load_model
-    from .weights import load_safetensors, save_safetensors
+    from compiler.frontend import load_model
+    from compiler.weights import load_safetensors, save_safetensors
 
     source, output = Path(args.weights), Path(args.output)
     if args.to:
@@ -217,7 +224,7 @@ def _spec_named_by(metadata: dict[str, str], weights) -> str:
 
 @command("verify")
 def run_verify(args: argparse.Namespace) -> int:
-    from .frontend import load_model
+    from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
     if args.steps < 0:
@@ -232,7 +239,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _weights_or_seed(graph, path: str | None):
     """Canonical weights from `path`, checked against the model, or the spec seed's initial weights."""
-    from .weights import check_weights, initial_weights, load_safetensors
+    from compiler.weights import check_weights, initial_weights, load_safetensors
 
     if path is None:
         seed = graph.training.settings.seed
@@ -298,8 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-delay-ms", type=float, default=0.0, help="wait this long to fill a batch (default: never wait)"
     )
     serve.add_argument(
-        "--max-body-bytes", type=int, default=64 * 1024 * 1024, help="largest request body (default: 64 MiB)"
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest request body (default: 64 MiB)"
     )
+    serve.add_argument(
+        "--threads", type=int, help="ONNX Runtime intra-op threads per model (default: the cores minus one, at most 8)"
+    )
+    serve.add_argument("--triton-repo", metavar="DIR", help="write a Triton model repository to DIR instead, and exit")
 
     convert = commands.add_parser(
         "convert", help="convert canonical .safetensors weights to or from PyTorch or Keras weight files"

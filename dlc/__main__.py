@@ -1,0 +1,7 @@
+"""`python -m dlc` runs the dlc command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
