@@ -1,9 +1,11 @@
-"""Canonical weights: seeded initial values in Keras' layouts and distributions, and a pure-NumPy safetensors codec."""
+"""Canonical weights: seeded initial values in Keras' layouts and distributions, checked against a model,
+and read and written as `.safetensors` files through the safetensors library."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
+import os
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +18,6 @@ from .ir import Graph
 
 TRUNCATION_STDDEV = 0.87962566103423978  # stddev of a standard normal truncated at +-2
 UNIFORM_LIMIT = 0.05  # Keras' RandomUniform() default, the `uniform` initializer
-MAX_HEADER_BYTES = 100_000_000  # the reference library's bound
 
 # Keras' VarianceScaling presets: (scale, mode, distribution).
 VARIANCE_SCALING = {
@@ -26,25 +27,6 @@ VARIANCE_SCALING = {
     "he_normal": (2.0, "fan_in", "truncated_normal"),
     "lecun_normal": (1.0, "fan_in", "truncated_normal"),
 }
-
-# safetensors dtypes in the reference library's enum order; its writer puts later (wider) dtypes first.
-DTYPES = {
-    "BOOL": np.dtype("bool"),
-    "U8": np.dtype("<u1"),
-    "I8": np.dtype("<i1"),
-    "I16": np.dtype("<i2"),
-    "U16": np.dtype("<u2"),
-    "F16": np.dtype("<f2"),
-    "I32": np.dtype("<i4"),
-    "U32": np.dtype("<u4"),
-    "F32": np.dtype("<f4"),
-    "F64": np.dtype("<f8"),
-    "I64": np.dtype("<i8"),
-    "U64": np.dtype("<u8"),
-}
-DTYPE_RANK = {name: rank for rank, name in enumerate(DTYPES)}
-DTYPE_NAMES = {(dtype.kind, dtype.itemsize): name for name, dtype in DTYPES.items()}
-
 
 # ---------------------------------------------------------------- initial weights
 
@@ -166,111 +148,60 @@ def check_weights(graph: Graph, tensors: Mapping[str, Any]) -> None:
         raise DlError(f"the weights do not fit model '{graph.name}': " + "; ".join(shown))
 
 
-# ---------------------------------------------------------------- safetensors
+# ---------------------------------------------------------------- safetensors files
 
 
 def save_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> None:
-    """Write `tensors` as the reference library does: dtypes widest first, then keys sorted, header space-padded."""
+    """Write `tensors` with the safetensors library, through a temporary file renamed into place, so that an
+    interrupted write leaves the previous file whole."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import save
+
     path = Path(path)
-    header: dict[str, Any] = {}
-    if metadata is not None:
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise DlError(f"{path}: safetensors metadata must map strings to strings")
-        header["__metadata__"] = dict(sorted(metadata.items()))
+    if metadata is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise DlError(f"{path}: safetensors metadata must map strings to strings")
     arrays = {}
     for key, value in tensors.items():
-        array = np.asarray(value)
-        dtype = DTYPE_NAMES.get((array.dtype.kind, array.dtype.itemsize))
         if not isinstance(key, str) or not key or key == "__metadata__":
             raise DlError(f"{path}: {key!r} cannot be a safetensors tensor name")
-        if dtype is None:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
             raise DlError(f"{path}: tensor '{key}' has dtype {array.dtype}, which safetensors cannot store here")
-        arrays[key] = (dtype, array)
-    chunks, offset = [], 0
-    for key, (dtype, array) in sorted(arrays.items(), key=lambda item: (-DTYPE_RANK[item[1][0]], item[0])):
-        data = np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
-        header[key] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * (-len(text) % 8)
+        arrays[key] = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)  # safetensors is little-endian
     try:
-        path.write_bytes(len(text).to_bytes(8, "little") + text + b"".join(chunks))
+        blob = save(arrays, metadata=None if metadata is None else dict(metadata))
+    except (SafetensorError, ValueError) as error:
+        raise DlError(f"{path}: cannot encode the weights: {error}") from None
+    write_atomically(path, blob, "weights")
+
+
+def write_atomically(path: Path, blob: bytes, what: str) -> None:
+    """`blob` into `path` through a temporary file in the same folder and one rename."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(blob)
+        os.replace(partial, path)
     except OSError as error:
-        raise DlError(f"{path}: cannot write weights: {error.strerror or error}") from None
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise DlError(f"{path}: cannot write {what}: {error.strerror or error}") from None
 
 
 def load_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read a safetensors file into native-endian arrays and its metadata; any malformation is a DlError."""
+    """Read a safetensors file (with the safetensors library) into arrays and its metadata; a file that is
+    missing, unreadable or malformed is a one-line DlError naming it."""
+    from safetensors import SafetensorError, safe_open
+
     path = Path(path)
+    if not path.is_file():
+        raise DlError(f"{path}: cannot read weights: {'not a file' if path.exists() else 'no such file'}")
     try:
-        blob = path.read_bytes()
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: np.array(handle.get_tensor(key)) for key in handle.keys()}  # noqa: SIM118 (not a dict)
     except OSError as error:
         raise DlError(f"{path}: cannot read weights: {error.strerror or error}") from None
-
-    def bad(problem: str) -> DlError:
-        return DlError(f"{path}: not a valid safetensors file: {problem}")
-
-    if len(blob) < 8:
-        raise bad(f"{len(blob)} bytes is too short for the 8-byte header length")
-    size = int.from_bytes(blob[:8], "little")
-    if size > MAX_HEADER_BYTES:
-        raise bad(f"header length {size} exceeds the {MAX_HEADER_BYTES}-byte limit")
-    if 8 + size > len(blob):
-        raise bad(f"header length {size} runs past the end of the {len(blob)}-byte file")
-    try:
-        header = json.loads(blob[8 : 8 + size].decode("utf-8"), object_pairs_hook=unique_keys)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise bad(f"header is not valid JSON ({error})") from None
-    if not isinstance(header, dict):
-        raise bad("header is not a JSON object")
-    metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise bad("__metadata__ must map strings to strings")
-    data = memoryview(blob)[8 + size :]
-    entries = [(key, *tensor_info(key, info, bad)) for key, info in header.items()]
-    position = 0
-    for key, dtype, shape, (begin, end) in sorted(entries, key=lambda entry: entry[3]):
-        if end > len(data):
-            raise bad(f"tensor '{key}' ends at byte {end}, past the {len(data)}-byte data section")
-        if begin != position:
-            raise bad(f"tensor '{key}' starts at byte {begin}, expected {position} (tensors must be contiguous)")
-        if math.prod(shape) * dtype.itemsize != end - begin:
-            raise bad(f"tensor '{key}' has shape {shape} of {dtype.name} but {end - begin} bytes")
-        position = end
-    if position != len(data):
-        raise bad(f"tensors cover {position} bytes but the data section has {len(data)}")
-    tensors = {}
-    for key, dtype, shape, (begin, end) in entries:
-        array = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape)
-        tensors[key] = array.astype(dtype.newbyteorder("="), copy=True)
+    except (SafetensorError, ValueError, TypeError) as error:
+        detail = " ".join(str(error).split())[:300]
+        raise DlError(f"{path}: not a valid safetensors file: {detail}") from None
     return tensors, metadata
-
-
-def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object hook refusing duplicate keys, which would otherwise hide a tensor silently."""
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        duplicate = next(key for key in found if sum(k == key for k, _ in pairs) > 1)
-        raise ValueError(f"duplicate key '{duplicate}'")
-    return found
-
-
-def tensor_info(key: str, info: Any, bad) -> tuple[np.dtype, list[int], tuple[int, int]]:
-    """Validate one header entry: a known dtype, a shape of non-negative ints, ordered in-file offsets."""
-    if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
-        raise bad(f"tensor '{key}' needs dtype, shape and data_offsets")
-    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-    if dtype not in DTYPES:
-        raise bad(f"tensor '{key}' has unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
-
-    def is_count(n: Any) -> bool:
-        return isinstance(n, int) and not isinstance(n, bool) and n >= 0
-
-    if not isinstance(shape, list) or not all(is_count(n) for n in shape):
-        raise bad(f"tensor '{key}' has an invalid shape {shape!r}")
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(is_count(n) for n in offsets):
-        raise bad(f"tensor '{key}' has invalid data_offsets {offsets!r}")
-    if offsets[0] > offsets[1]:
-        raise bad(f"tensor '{key}' has data_offsets {offsets} that end before they begin")
-    return DTYPES[dtype], shape, (offsets[0], offsets[1])

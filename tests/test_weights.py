@@ -1,4 +1,5 @@
-"""Canonical weights: the safetensors codec against the reference library, and seeded init against Keras."""
+"""Canonical weights: safetensors files through the library (exact round trips, one-line errors naming the
+file, writes that replace whole), and seeded init against Keras."""
 
 from __future__ import annotations
 
@@ -117,23 +118,23 @@ def file_bytes(header: dict | bytes, data: bytes = b"", size: int | None = None)
 
 GOOD = {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
 CORRUPT = {
-    "shorter than the length": (b"\x01\x02", "too short"),
-    "truncated header": (file_bytes(GOOD, bytes(8))[:30], "runs past the end"),
-    "truncated data": (file_bytes(GOOD, bytes(5)), "past the 5-byte data section"),
-    "huge header length": (file_bytes(GOOD, bytes(8), size=2**40), "exceeds"),
-    "bad JSON": (file_bytes(b'{"w": {"dtype": "F32",', bytes(8)), "not valid JSON"),
-    "not UTF-8": (file_bytes(b'{"\xff": 1}', b""), "not valid JSON"),
-    "not an object": (file_bytes(b"[1, 2]", b""), "not a JSON object"),
-    "duplicate key": (file_bytes(b'{"w": {}, "w": {}}', b""), "duplicate key 'w'"),
-    "unknown dtype": (file_bytes({"w": {**GOOD["w"], "dtype": "Q7"}}, bytes(8)), "unknown dtype 'Q7'"),
-    "offsets out of range": (file_bytes({"w": {**GOOD["w"], "data_offsets": [0, 64]}}, bytes(8)), "past the"),
-    "offsets reversed": (file_bytes({"w": {**GOOD["w"], "data_offsets": [8, 0]}}, bytes(8)), "end before"),
-    "gap": (file_bytes({"w": {**GOOD["w"], "data_offsets": [4, 12]}}, bytes(12)), "contiguous"),
-    "trailing bytes": (file_bytes(GOOD, bytes(12)), "data section has 12"),
-    "shape and bytes disagree": (file_bytes({"w": {**GOOD["w"], "shape": [3]}}, bytes(8)), "but 8 bytes"),
-    "negative dim": (file_bytes({"w": {**GOOD["w"], "shape": [-2]}}, bytes(8)), "invalid shape"),
-    "missing field": (file_bytes({"w": {"dtype": "F32", "shape": [2]}}, bytes(8)), "needs dtype"),
-    "bad metadata": (file_bytes({"__metadata__": {"a": 1}}, b""), "__metadata__"),
+    "shorter than the length": (b"\x01\x02", "header too small"),
+    "truncated header": (file_bytes(GOOD, bytes(8))[:30], "invalid header length"),
+    "truncated data": (file_bytes(GOOD, bytes(5)), "not fully covered"),
+    "huge header length": (file_bytes(GOOD, bytes(8), size=2**40), "header too large"),
+    "bad JSON": (file_bytes(b'{"w": {"dtype": "F32",', bytes(8)), "invalid JSON"),
+    "not UTF-8": (file_bytes(b'{"\xff": 1}', b""), "invalid UTF-8"),
+    "not an object": (file_bytes(b"[1, 2]", b""), "expected struct"),
+    "duplicate key": (file_bytes(b'{"w": {}, "w": {}}', b""), "missing field"),
+    "unknown dtype": (file_bytes({"w": {**GOOD["w"], "dtype": "Q7"}}, bytes(8)), "unknown variant `Q7`"),
+    "offsets out of range": (file_bytes({"w": {**GOOD["w"], "data_offsets": [0, 64]}}, bytes(8)), "offset"),
+    "offsets reversed": (file_bytes({"w": {**GOOD["w"], "data_offsets": [8, 0]}}, bytes(8)), "invalid offset for tensor `w`"),
+    "gap": (file_bytes({"w": {**GOOD["w"], "data_offsets": [4, 12]}}, bytes(12)), "invalid offset for tensor `w`"),
+    "trailing bytes": (file_bytes(GOOD, bytes(12)), "not fully covered"),
+    "shape and bytes disagree": (file_bytes({"w": {**GOOD["w"], "shape": [3]}}, bytes(8)), "invalid shape, data type, or offset"),
+    "negative dim": (file_bytes({"w": {**GOOD["w"], "shape": [-2]}}, bytes(8)), "expected usize"),
+    "missing field": (file_bytes({"w": {"dtype": "F32", "shape": [2]}}, bytes(8)), "missing field `data_offsets`"),
+    "bad metadata": (file_bytes({"__metadata__": {"a": 1}}, b""), "expected a string"),
 }
 
 
@@ -144,7 +145,8 @@ def test_corrupt_files_raise_dl_error_naming_the_file(tmp_path, case):
     path.write_bytes(blob)
     with pytest.raises(DlError) as caught:
         load_safetensors(path)
-    assert str(path) in caught.value.message and message in caught.value.message
+    assert str(path) in caught.value.message and "not a valid safetensors file" in caught.value.message
+    assert message in caught.value.message
     assert "\n" not in caught.value.message
 
 
@@ -293,3 +295,12 @@ def test_check_weights_caps_a_long_list():
     graph = model("Dense(3)")
     with pytest.raises(DlError, match=r"missing dense\.kernel; missing dense\.bias; unexpected w0; .* and 4 more$"):
         check_weights(graph, {f"w{i}": np.zeros(1) for i in range(10)})
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_safetensors(path, {"x": np.ones(2, np.float32)})
+    (tmp_path / ".w.safetensors.partial").mkdir()  # the temporary file cannot be written
+    with pytest.raises(DlError, match="cannot write weights"):
+        save_safetensors(path, {"x": np.zeros(3, np.float32)})
+    np.testing.assert_array_equal(load_safetensors(path)[0]["x"], np.ones(2, np.float32))
