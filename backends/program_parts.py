@@ -9,6 +9,7 @@ from pathlib import Path
 from compiler import __version__, weights
 from compiler.codegen import Writer, comment, literal
 from compiler.ir import Graph
+from compiler.training import label_kind
 
 INIT_FUNCTIONS = (
     weights.sample,
@@ -36,7 +37,7 @@ def emit_constants(w: Writer, graph: Graph, dtypes: dict[str, str]) -> None:
     inputs = [(v.name, v.shape, dtypes[v.dtype]) for v in graph.inputs]
     w.line(f"INPUTS = {literal(inputs)}  # name, one sample's shape (None: any length), dtype")
     w.line(f"DATA = {literal(data_spec(settings.data))}")
-    w.line(f"LABELS = {literal(label_kind(graph))}")
+    w.line(f"LABELS = {literal(label_kind(graph.training.loss))}")
     early = settings.early_stopping
     w.line(
         "SETTINGS = "
@@ -53,17 +54,6 @@ def emit_constants(w: Writer, graph: Graph, dtypes: dict[str, str]) -> None:
             }
         )
     )
-
-
-def label_kind(graph: Graph) -> str:
-    loss = graph.training.loss
-    if loss is None:
-        return "regression"
-    if loss.name == "sparse_categorical_crossentropy":
-        return "sparse"
-    if loss.name == "categorical_crossentropy":
-        return "onehot"
-    return "regression"
 
 
 def data_spec(data) -> dict | None:

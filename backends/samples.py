@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Value
-
-from .program_parts import label_kind
+from compiler.training import label_kind
 
 NUMPY_DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64"}
 IDS_WITHOUT_EMBEDDING = 2  # an integer input no Embedding reads: keep ids small, any layer takes them
@@ -39,7 +38,7 @@ def random_targets(graph: Graph, batch: int, length: int, rng: np.random.Generat
     """Targets the spec's loss accepts, as the generated programs shape them (see program_common.shape_targets)."""
     shape = tuple(length if d is None else d for d in graph.output.shape)
     units, leading = shape[-1], (batch, *shape[:-1])
-    kind = label_kind(graph)
+    kind = label_kind(graph.training.loss)
     if kind == "sparse":
         return rng.integers(0, units, leading).astype(np.int64)
     if kind == "onehot":

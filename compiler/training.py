@@ -231,3 +231,36 @@ def fused_logits(graph: Graph) -> str | None:
     if loss.name in CROSS_ENTROPIES and activation == wanted:
         return wanted
     return None
+
+
+def label_kind(loss: Configured | None) -> str:
+    """How targets are given for this loss: class ids ("sparse"), one-hot rows ("onehot") or values ("regression")."""
+    if loss is None:
+        return "regression"
+    return {"sparse_categorical_crossentropy": "sparse", "categorical_crossentropy": "onehot"}.get(
+        loss.name, "regression"
+    )
+
+
+def metric_kind(metric: str, units: int | None, labels: str) -> str:
+    """What a metric name computes for this output and these targets, as Keras resolves `accuracy`:
+    one of mean_absolute_error, mean_squared_error, binary_accuracy, sparse_categorical_accuracy and
+    categorical_accuracy."""
+    if metric in ("mae", "mean_absolute_error"):
+        return "mean_absolute_error"
+    if metric in ("mse", "mean_squared_error"):
+        return "mean_squared_error"
+    if metric == "binary_accuracy" or (metric == "accuracy" and units == 1):
+        return "binary_accuracy"
+    if labels == "sparse" and metric in ("accuracy", "sparse_categorical_accuracy"):
+        return "sparse_categorical_accuracy"
+    return "categorical_accuracy"
+
+
+METRIC_KINDS = (
+    "mean_absolute_error",
+    "mean_squared_error",
+    "binary_accuracy",
+    "sparse_categorical_accuracy",
+    "categorical_accuracy",
+)

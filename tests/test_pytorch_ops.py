@@ -552,7 +552,7 @@ def test_optimizer_steps_like_the_reference_on_fixed_gradients(name, args, progr
 def test_optimizer_defaults_are_the_references():
     """The optimizer classes the program uses, built with no arguments, have the reference's defaults."""
     from backends.pytorch import runtime
-    from backends.pytorch.emit import OPTIMIZER_CLASSES
+    from backends.pytorch.training import OPTIMIZERS as OPTIMIZER_CLASSES
 
     for name in OPTIMIZERS:
         if name == "AdamW":

@@ -152,16 +152,13 @@ def test_example_keeps_the_contract(example):
 
 def test_a_wrong_lowering_breaks_the_contract(monkeypatch):
     """A Keras Rescaling that forgets its offset: verify sees it in outputs, loss and training."""
-    from backends.keras import lowerings
+    from backends.keras.lowerings import OPS
+    from backends.spine import Lowering
 
-    original = lowerings.lower
+    def forgetful(ctx):
+        return f"keras.layers.Rescaling({ctx.args['scale']!r})"
 
-    def forgetful(node):
-        if node.op == "Rescaling":
-            return f"keras.layers.Rescaling({node.args['scale']!r})"
-        return original(node)
-
-    monkeypatch.setattr("backends.keras.emit.lower", forgetful)
+    monkeypatch.setitem(OPS, "Rescaling", Lowering(OPS["Rescaling"].wants, forgetful))
     report = verified(model_text(VEC, "Rescaling(0.5, offset=-1)\nDense(3)"), "broken")
     assert not report.ok
     broken = {(d.quantity, d.backend) for d in report.differences if not d.within}

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import builtins
-import keyword
 
 from compiler.codegen import Writer, literal
 from compiler.errors import DlError
 from compiler.ir import Graph
-from compiler.training import LOSSES
 
 from ..formatting import format_program, template_body
 from ..program_parts import emit_constants, emit_docstring, emit_initial_weights
-from .lowerings import lower
+from ..spine import DTYPES, LAST, Context, Namer
+from .lowerings import OPS
+from .training import LOSSES, METRICS, OPTIMIZERS
 
-KERAS_DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64"}
 # Names build_model() must still see: a layer called `keras` would otherwise shadow the module.
 RESERVED = {"keras", "np", "model", "inputs"} | set(dir(builtins))
-METRIC_NAMES = {"mean_absolute_error": "mae", "mean_squared_error": "mse"}  # Keras' own short names
-
-
-def variable(name: str, taken: set[str]) -> str:
-    """A local variable for a value: its .dl name unless that is a keyword, a builtin or already taken."""
-    candidate = name
-    while keyword.iskeyword(candidate) or candidate in RESERVED or candidate in taken:
-        candidate += "_"
-    taken.add(candidate)
-    return candidate
 
 
 def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
     """`build_model()`, the functional model; returns the canonical weight mapping (key, layer, index)."""
-    taken: set[str] = set()
+    variable = Namer(RESERVED)
     names: dict[str, str] = {}
     mapping = []
     w.line()
@@ -39,15 +28,16 @@ def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
     with w.block("def build_model():"):
         w.line(literal(f"{graph.name} as a Keras functional model; layers carry the .dl names."))
         for value in graph.inputs:
-            names[value.name] = variable(value.name, taken)
+            names[value.name] = variable(value.name)
             shape = literal(tuple(value.shape))
-            dtype = literal(KERAS_DTYPES[value.dtype])
+            dtype = literal(DTYPES[value.dtype])
             w.line(f"{names[value.name]} = keras.Input(shape={shape}, dtype={dtype}, name={literal(value.name)})")
         for node in graph.nodes:
             inputs = [names[v.name] for v in node.inputs]
             argument = f"[{', '.join(inputs)}]" if node.spec.is_merge else inputs[0]
-            names[node.output.name] = variable(node.output.name, taken)
-            w.line(f"{names[node.output.name]} = {lower(node)}({argument})")
+            names[node.output.name] = variable(node.output.name)
+            layer = OPS[node.op].lower(Context(node, inputs, LAST))
+            w.line(f"{names[node.output.name]} = {layer}({argument})")
             mapping += [(f"{node.name}.{param.name}", node.name, index) for index, param in enumerate(node.params)]
         model_inputs = ", ".join(names[v.name] for v in graph.inputs)
         w.line(
@@ -65,14 +55,14 @@ def emit_training_objects(w: Writer, graph: Graph) -> None:
     w.line()
     w.line()
     with w.block("def build_optimizer():"):
-        w.line(f"return keras.optimizers.{optimizer.name}({optimizer_args})")
+        w.line(f"return {OPTIMIZERS[optimizer.name]}({optimizer_args})")
     w.line()
     w.line()
     with w.block("def build_loss():"):
-        w.line(f"return keras.losses.{LOSSES[loss.name][0]}({loss_args})")
+        w.line(f"return {LOSSES[loss.name]}({loss_args})")
     w.line()
     w.line()
-    w.line(f"METRICS = {literal([METRIC_NAMES.get(m, m) for m in training.metrics])}")
+    w.line(f"METRICS = {literal([METRICS[m] for m in training.metrics])}")
 
 
 def emit_program(graph: Graph) -> str:
@@ -102,7 +92,7 @@ def emit_program(graph: Graph) -> str:
     ):
         w.line(line)
     w.line()
-    emit_constants(w, graph, {d: KERAS_DTYPES[d] for d in KERAS_DTYPES})
+    emit_constants(w, graph, DTYPES)
     mapping = emit_build_model(w, graph)
     emit_training_objects(w, graph)
     w.line("# canonical key, Keras layer, index in layer.weights")

@@ -7,19 +7,18 @@ loads the seed's canonical weights (compiler/weights.py) over whatever Keras dre
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from compiler.codegen import literal
-from compiler.ir import Node
 from compiler.ops import REGISTRY
 from compiler.values import Regularizer
+
+from ..spine import Context, LoweringTable
 
 INITIALIZER_ARGS = ("kernel_initializer", "recurrent_initializer", "bias_initializer", "embeddings_initializer")
 NOT_KERAS_ARGS = (*INITIALIZER_ARGS, "unit_forget_bias")  # unit_forget_bias shapes only the initial bias
 
-Lowering = Callable[[str, str, dict[str, Any]], str]
-TABLE: dict[str, Lowering] = {}
+OPS = LoweringTable("keras")  # op -> the Keras layer constructor it becomes; Keras is channels-last throughout
 
 
 def regularizer(value: Regularizer) -> str:
@@ -28,14 +27,23 @@ def regularizer(value: Regularizer) -> str:
     return f"keras.regularizers.L1({literal(value.l1)})" if value.l1 else f"keras.regularizers.L2({literal(value.l2)})"
 
 
-def argument(value: Any) -> str:
-    return regularizer(value) if isinstance(value, Regularizer) else literal(value)
+# the language's activations by their Keras 3 names (the language took Keras' names)
+ACTIVATIONS = {
+    name: name for name in ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu", "softplus", "swish")
+}
+ACTIVATION_ARGS = ("activation", "recurrent_activation")
+
+
+def argument(key: str, value: Any) -> str:
+    if isinstance(value, Regularizer):
+        return regularizer(value)
+    return literal(ACTIVATIONS[value] if key in ACTIVATION_ARGS else value)
 
 
 def layer_call(keras_class: str, args: dict[str, Any], name: str | None) -> str:
     # A regularizer left at None is Keras' default; writing it out would only add noise.
     written = [
-        f"{key}={argument(value)}"
+        f"{key}={argument(key, value)}"
         for key, value in args.items()
         if key not in NOT_KERAS_ARGS and not (key.endswith("_regularizer") and value is None)
     ]
@@ -44,16 +52,7 @@ def layer_call(keras_class: str, args: dict[str, Any], name: str | None) -> str:
     return f"keras.layers.{keras_class}({', '.join(written)})"
 
 
-def lowering(*ops: str):
-    def register(function: Lowering) -> Lowering:
-        for op in ops:
-            TABLE[op] = function
-        return function
-
-    return register
-
-
-@lowering(
+@OPS.lowering(
     *(
         op
         for op in (
@@ -65,18 +64,15 @@ def lowering(*ops: str):
         )
     )
 )  # fmt: skip
-def keras_layer(op: str, name: str, args: dict[str, Any]) -> str:
+def keras_layer(ctx: Context) -> str:
     """The Keras class of the same name, with the spec's arguments as written."""
-    return layer_call(REGISTRY[op].keras_class, args, name)
+    return layer_call(ctx.node.spec.keras_class, ctx.args, ctx.node.name)
 
 
-@lowering("Bidirectional")
-def bidirectional(op: str, name: str, args: dict[str, Any]) -> str:
+@OPS.lowering("Bidirectional")
+def bidirectional(ctx: Context) -> str:
     """The wrapped recurrent layer is a nested constructor; Keras names its two copies forward_/backward_."""
-    inner, inner_args = args["layer"]
+    inner, inner_args = ctx.args["layer"]
     wrapped = layer_call(REGISTRY[inner].keras_class, inner_args, None)
-    return f"keras.layers.Bidirectional({wrapped}, merge_mode={literal(args['merge_mode'])}, name={literal(name)})"
-
-
-def lower(node: Node) -> str:
-    return TABLE[node.op](node.op, node.name, node.args)
+    merge_mode = literal(ctx.args["merge_mode"])
+    return f"keras.layers.Bidirectional({wrapped}, merge_mode={merge_mode}, name={literal(ctx.node.name)})"

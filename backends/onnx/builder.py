@@ -1,9 +1,5 @@
-"""Assembling an ONNX graph: unique names, nodes, initializers, and each IR value kept per layout.
-
-Values live in one of two layouts: `last` (channels-last, as the spec, Keras and the graph's inputs see
-them) or `first` (NCHW/NCW, what ONNX's Conv and pooling want). Spatial ops keep `first` between each other,
-so a conv stack transposes once at each end instead of around every layer.
-"""
+"""Assembling an ONNX graph: unique names, nodes, initializers, and each IR value kept per layout
+(the spine's `Layouts`, transposing once): a conv stack transposes once at each end, not around every layer."""
 
 from __future__ import annotations
 
@@ -16,16 +12,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from compiler.ir import Node, Value
 
-LAST, FIRST = "last", "first"
+from ..spine import Context as BaseContext
+from ..spine import Layouts, LoweringTable
 
-
-def to_first(rank: int) -> list[int]:
-    """Transpose permutation from channels-last to channels-first for a rank including the batch."""
-    return [0, rank - 1, *range(1, rank - 1)]
-
-
-def to_last(rank: int) -> list[int]:
-    return [0, *range(2, rank), 1]
+OPS = LoweringTable("onnx")  # op -> lowering: recurrent.py registers the recurrent layers, lowerings.py the rest
 
 
 class GraphBuilder:
@@ -41,9 +31,7 @@ class GraphBuilder:
         self.root = parent.root if parent is not None else self
         self.initializers: list[TensorProto] = []
         self.scalars: dict[float, str] = {} if parent is None else parent.root.scalars
-        self.values: dict[tuple[str, str], str] = {}  # (IR value name, layout) -> ONNX name
-        self.layouts: dict[str, str] = {}  # IR value name -> layout it was produced in
-        self.ranks: dict[str, int] = {}  # IR value name -> rank including the batch
+        self.layouts = Layouts(self.transpose)  # IR values -> ONNX names, per layout
 
     def child(self) -> GraphBuilder:
         return GraphBuilder(self.opset, self)
@@ -82,23 +70,8 @@ class GraphBuilder:
             return self.add(op, [x, self.ints(hint, axes)], hint, keepdims=int(keepdims))
         return self.add(op, [x], hint, axes=list(axes), keepdims=int(keepdims))
 
-    # ---------------------------------------------------------------- IR values in layouts
-
-    def define(self, value: Value, name: str, layout: str) -> None:
-        self.values[(value.name, layout)] = name
-        self.layouts[value.name] = layout
-        self.ranks[value.name] = len(value.shape) + 1
-
-    def fetch(self, value: Value, layout: str) -> str:
-        """The ONNX name holding `value` in `layout`, transposing once and remembering the result."""
-        if (value.name, layout) in self.values:
-            return self.values[(value.name, layout)]
-        source = self.values[(value.name, self.layouts[value.name])]
-        rank = self.ranks[value.name]
-        perm = to_first(rank) if layout == FIRST else to_last(rank)
-        name = self.add("Transpose", [source], f"{value.name}/to_{layout}", perm=perm)
-        self.values[(value.name, layout)] = name
-        return name
+    def transpose(self, source: str, value: Value, layout: str, order: tuple[int, ...]) -> str:
+        return self.add("Transpose", [source], f"{value.name}/to_{layout}", perm=list(order))
 
     def rename_last_output(self, current: str, wanted: str) -> str:
         """Give the value `current` the readable name `wanted` when the newest node produced it."""
@@ -112,23 +85,12 @@ class GraphBuilder:
         return current
 
 
-class Context:
-    """What a lowering sees: its node, the builder, its inputs (already in the layout it asked for), weights."""
+class Context(BaseContext):
+    """The spine's context, with the graph builder `g` and the canonical weights."""
 
-    def __init__(self, node: Node, g: GraphBuilder, inputs: list[str], layout: str, weights: Mapping[str, Any]):
-        self.node, self.g, self.inputs, self.layout, self.weights = node, g, inputs, layout, weights
-
-    @property
-    def args(self) -> dict[str, Any]:
-        return self.node.args
-
-    @property
-    def in_shape(self) -> tuple[int | None, ...]:
-        return self.node.inputs[0].shape
-
-    @property
-    def x(self) -> str:
-        return self.inputs[0]
+    def __init__(self, node: Node, inputs: list[str], layout: str, g: GraphBuilder, weights: Mapping[str, Any]):
+        super().__init__(node, inputs, layout)
+        self.g, self.weights = g, weights
 
     def add(self, op: str, inputs: Sequence[str], outputs: int = 1, **attrs) -> str | list[str]:
         return self.g.add(op, inputs, self.node.name, outputs, **attrs)

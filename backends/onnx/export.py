@@ -17,13 +17,13 @@ from compiler.errors import DlError
 from compiler.ir import Graph
 from compiler.weights import check_weights
 
-from .builder import FIRST, LAST, Context, GraphBuilder
-from .lowerings import TABLE
+from ..spine import DTYPES, LAST
+from .builder import Context, GraphBuilder
+from .lowerings import OPS
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17  # LayerNormalization arrived in 17
-ELEMENT_TYPES = {"f16": TensorProto.FLOAT16, "f32": TensorProto.FLOAT, "f64": TensorProto.DOUBLE}
-ELEMENT_TYPES |= {"i32": TensorProto.INT32, "i64": TensorProto.INT64}
+ELEMENT_TYPES = {dtype: helper.np_dtype_to_tensor_dtype(np.dtype(name)) for dtype, name in DTYPES.items()}
 
 
 def export_model(graph: Graph, weights: Mapping[str, np.ndarray], opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
@@ -61,13 +61,13 @@ def graph_input(g: GraphBuilder, value) -> onnx.ValueInfoProto:
     name = value.name
     if value.dtype in ("f16", "f64"):
         name = g.add("Cast", [value.name], value.name, to=TensorProto.FLOAT)
-    g.define(value, name, LAST)
+    g.layouts.define(value, name, LAST)
     return helper.make_tensor_value_info(value.name, ELEMENT_TYPES[value.dtype], dims)
 
 
 def graph_output(g: GraphBuilder, graph: Graph) -> str:
     """The name of the model's output: its last layer's, unless that is an input or not channels-last."""
-    result = g.fetch(graph.output, LAST)
+    result = g.layouts.fetch(graph.output, LAST)
     if result == graph.output.name and result not in {v.name for v in graph.inputs}:
         return result
     name = g.fresh("output")
@@ -78,15 +78,10 @@ def graph_output(g: GraphBuilder, graph: Graph) -> str:
 
 
 def lower_node(g: GraphBuilder, node, weights: Mapping[str, np.ndarray]) -> None:
-    wants, lower = TABLE[node.op]
-    if wants == FIRST and len(node.inputs[0].shape) < 2:
-        wants = LAST  # a vector per sample has its channels on axis 1 either way
-    if wants is None:  # layout-agnostic: keep the inputs' layout when they agree
-        layouts = {g.layouts[v.name] for v in node.inputs}
-        wants = layouts.pop() if len(layouts) == 1 else LAST
-    inputs = [g.fetch(v, wants) for v in node.inputs]
-    name, layout = lower(Context(node, g, inputs, wants, weights))
-    g.define(node.output, g.rename_last_output(name, node.name), layout)
+    lowering = OPS[node.op]
+    layout, inputs = g.layouts.inputs(node, lowering.wants)
+    name, produced = lowering.lower(Context(node, inputs, layout, g, weights))
+    g.layouts.define(node.output, g.rename_last_output(name, node.name), produced)
 
 
 def dlc_version() -> str:

@@ -1,4 +1,4 @@
-"""One lowering per IR op to ONNX nodes, in one table: op name -> (input layout it wants, lowering).
+"""One lowering per IR op to ONNX nodes, in the spine's table shape (`OPS`, filled by `@OPS.lowering`).
 
 A lowering returns the ONNX name of its output and the layout that output is in. Weights arrive in
 Keras' canonical layouts and are converted here, once, into ONNX initializers.
@@ -6,18 +6,16 @@ Keras' canonical layouts and are converted here, once, into ONNX initializers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from compiler.ops.conv import same_padding
 
+from ..spine import FIRST, LAST
+from . import recurrent  # noqa: F401  (registers the recurrent layers' lowerings)
 from .activations import activate
-from .builder import FIRST, LAST, Context
-from .recurrent import bidirectional, recurrent
+from .builder import OPS, Context
 
-Lowered = tuple[str, str]  # (ONNX name, layout)
-Lowering = Callable[[Context], Lowered]
+Lowered = tuple[str, str]  # (ONNX name of the output, its layout)
 
 
 def channel_axis(layout: str) -> int:
@@ -32,6 +30,7 @@ def with_activation(ctx: Context, y: str, layout: str) -> Lowered:
 # ---------------------------------------------------------------- core
 
 
+@OPS.lowering("Dense")
 def dense(ctx: Context) -> Lowered:
     y = ctx.add("MatMul", [ctx.x, ctx.param("kernel")])  # kernel [in, out] as is: MatMul acts on the last axis
     if ctx.args["use_bias"]:
@@ -39,11 +38,13 @@ def dense(ctx: Context) -> Lowered:
     return with_activation(ctx, y, LAST)
 
 
+@OPS.lowering("Activation", wants=None)
 def activation_layer(ctx: Context) -> Lowered:
     y = activate(ctx.g, ctx.args["activation"], ctx.x, ctx.node.name, channel_axis(ctx.layout))
     return (y if y != ctx.x else ctx.add("Identity", [ctx.x])), ctx.layout
 
 
+@OPS.lowering("ReLU", wants=None)
 def relu(ctx: Context) -> Lowered:
     x, g = ctx.x, ctx.g
     slope, threshold, max_value = ctx.args["negative_slope"], ctx.args["threshold"], ctx.args["max_value"]
@@ -57,26 +58,32 @@ def relu(ctx: Context) -> Lowered:
     return y, ctx.layout
 
 
+@OPS.lowering("LeakyReLU", wants=None)
 def leaky_relu(ctx: Context) -> Lowered:
     return ctx.add("LeakyRelu", [ctx.x], alpha=float(ctx.args["negative_slope"])), ctx.layout
 
 
+@OPS.lowering("Softmax")
 def softmax(ctx: Context) -> Lowered:
     return ctx.add("Softmax", [ctx.x], axis=ctx.args["axis"]), LAST  # a Keras axis counts the batch, as ONNX does
 
 
+@OPS.lowering("Dropout", wants=None)
 def dropout(ctx: Context) -> Lowered:
     return ctx.add("Identity", [ctx.x]), ctx.layout  # inference: dropout is the identity
 
 
+@OPS.lowering("Flatten")
 def flatten(ctx: Context) -> Lowered:
     return ctx.add("Flatten", [ctx.x], axis=1), LAST  # channels-last first, as Keras flattens (h, w, c)
 
 
+@OPS.lowering("Reshape")
 def reshape(ctx: Context) -> Lowered:
     return ctx.add("Reshape", [ctx.x, ctx.ints([-1, *ctx.node.output.shape])]), LAST
 
 
+@OPS.lowering("Rescaling", wants=None)
 def rescaling(ctx: Context) -> Lowered:
     y = ctx.add("Mul", [ctx.x, ctx.g.scalar(ctx.args["scale"])])
     if ctx.args["offset"]:
@@ -121,6 +128,7 @@ def pad_same_at_run_time(ctx: Context, kernels, strides, dilations) -> str:
     return ctx.add("Pad", [ctx.x, pads])
 
 
+@OPS.lowering("Conv1D", "Conv2D", wants=FIRST)
 def conv(ctx: Context) -> Lowered:
     kernels, strides, dilations = ctx.args["kernel_size"], ctx.args["strides"], ctx.args["dilation_rate"]
     spatial = len(kernels)
@@ -138,6 +146,7 @@ def conv(ctx: Context) -> Lowered:
     return with_activation(ctx, y, FIRST)
 
 
+@OPS.lowering("MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", wants=FIRST)
 def pool(ctx: Context) -> Lowered:
     kernels = ctx.args["pool_size"]
     strides = ctx.args["strides"] or kernels
@@ -147,6 +156,7 @@ def pool(ctx: Context) -> Lowered:
     return ctx.add("AveragePool", [ctx.x], count_include_pad=0, **attrs), FIRST  # Keras skips padded cells
 
 
+@OPS.lowering("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", wants=None)
 def global_pool(ctx: Context) -> Lowered:
     spatial = len(ctx.in_shape) - 1
     axes = list(range(2, 2 + spatial)) if ctx.layout == FIRST else list(range(1, 1 + spatial))
@@ -175,6 +185,7 @@ def scale_and_center(ctx: Context) -> tuple[str, str]:
     return gamma, beta
 
 
+@OPS.lowering("BatchNormalization", wants=FIRST)
 def batch_norm(ctx: Context) -> Lowered:
     gamma, beta = scale_and_center(ctx)
     inputs = [ctx.x, gamma, beta, ctx.param("moving_mean"), ctx.param("moving_variance")]
@@ -183,12 +194,14 @@ def batch_norm(ctx: Context) -> Lowered:
     return ctx.add("BatchNormalization", inputs, epsilon=float(ctx.args["epsilon"])), ctx.layout
 
 
+@OPS.lowering("LayerNormalization")
 def layer_norm(ctx: Context) -> Lowered:
     gamma, beta = scale_and_center(ctx)
     y = ctx.add("LayerNormalization", [ctx.x, gamma, beta], axis=-1, epsilon=float(ctx.args["epsilon"]))
     return y, LAST
 
 
+@OPS.lowering("Embedding")
 def embedding(ctx: Context) -> Lowered:
     return ctx.add("Gather", [ctx.param("embeddings"), ctx.x], axis=0), LAST
 
@@ -196,6 +209,7 @@ def embedding(ctx: Context) -> Lowered:
 # ---------------------------------------------------------------- merges
 
 
+@OPS.lowering("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", wants=None)
 def elementwise(ctx: Context) -> Lowered:
     xs, op = ctx.inputs, ctx.node.op
     if op == "Subtract":
@@ -211,44 +225,6 @@ def elementwise(ctx: Context) -> Lowered:
     return y, ctx.layout
 
 
+@OPS.lowering("Concatenate")
 def concatenate(ctx: Context) -> Lowered:
     return ctx.add("Concat", ctx.inputs, axis=ctx.args["axis"]), LAST
-
-
-# op -> (layout its inputs must be in, or None for whichever they are in; lowering). A `first` request on
-# a one-dimensional sample is served in `last`, which is the same thing there.
-TABLE: dict[str, tuple[str | None, Lowering]] = {
-    "Dense": (LAST, dense),
-    "Activation": (None, activation_layer),
-    "ReLU": (None, relu),
-    "LeakyReLU": (None, leaky_relu),
-    "Softmax": (LAST, softmax),
-    "Dropout": (None, dropout),
-    "Flatten": (LAST, flatten),
-    "Reshape": (LAST, reshape),
-    "Rescaling": (None, rescaling),
-    "Conv1D": (FIRST, conv),
-    "Conv2D": (FIRST, conv),
-    "MaxPool1D": (FIRST, pool),
-    "MaxPool2D": (FIRST, pool),
-    "AvgPool1D": (FIRST, pool),
-    "AvgPool2D": (FIRST, pool),
-    "GlobalAvgPool1D": (None, global_pool),
-    "GlobalAvgPool2D": (None, global_pool),
-    "GlobalMaxPool1D": (None, global_pool),
-    "GlobalMaxPool2D": (None, global_pool),
-    "BatchNormalization": (FIRST, batch_norm),
-    "LayerNormalization": (LAST, layer_norm),
-    "Embedding": (LAST, embedding),
-    "SimpleRNN": (LAST, recurrent),
-    "LSTM": (LAST, recurrent),
-    "GRU": (LAST, recurrent),
-    "Bidirectional": (LAST, bidirectional),
-    "Add": (None, elementwise),
-    "Subtract": (None, elementwise),
-    "Multiply": (None, elementwise),
-    "Average": (None, elementwise),
-    "Maximum": (None, elementwise),
-    "Minimum": (None, elementwise),
-    "Concatenate": (LAST, concatenate),
-}

@@ -12,18 +12,21 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
+from ..spine import LAST
 from .activations import RECURRENT_ACTIVATIONS, activate
-from .builder import LAST, Context
+from .builder import OPS, Context
 
 FUSED_OP = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 ONNX_GATE_ORDER = {"SimpleRNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [0, 1, 2]}  # Keras block indices
 
 
+@OPS.lowering("SimpleRNN", "LSTM", "GRU")
 def recurrent(ctx: Context) -> tuple[str, str]:
     return run_layer(ctx, ctx.node.op, ctx.args, [""], "concat")
 
 
+@OPS.lowering("Bidirectional")
 def bidirectional(ctx: Context) -> tuple[str, str]:
     inner, args = ctx.args["layer"]
     return run_layer(ctx, inner, args, ["forward.", "backward."], ctx.args["merge_mode"])

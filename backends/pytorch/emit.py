@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import keyword
+import inspect
 from importlib import resources
 from pathlib import Path
 
-from compiler.codegen import Writer, comment, identifier, literal
+from compiler.codegen import Writer, comment, literal
 from compiler.ir import Graph, Value
-from compiler.training import fused_logits
+from compiler.ops.conv import same_padding
+from compiler.training import fused_logits, label_kind, metric_kind
 
 from ..formatting import format_program, template_body
-from ..program_parts import emit_constants, emit_docstring, emit_initial_weights, label_kind
-from . import lowerings
-from .lowerings import FIRST, LAST, Context, Lowered
+from ..program_parts import emit_constants, emit_docstring, emit_initial_weights
+from ..spine import DTYPES, FIRST, LAST, Layouts, Namer
+from .lowerings import OPS, Context, Lowered, activate
+from .training import LOSSES, METRICS, OPTIMIZERS
 
-TORCH_DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64"}
+# What a submodule's attribute or a forward variable must never be called: torch.nn.Module's own members
+# and what the program imports.
 MODULE_ATTRIBUTES = {"forward", "finish", "training", "to", "eval", "train", "cuda", "cpu", "apply", "half", "float"}
-
-
-def safe_name(name: str, taken: set[str]) -> str:
-    """A Python identifier for a .dl name: the name itself unless it is a keyword or a torch.nn.Module member."""
-    candidate = name
-    while (
-        keyword.iskeyword(candidate)
-        or candidate in MODULE_ATTRIBUTES
-        or candidate.startswith("_")
-        or candidate in taken
-    ):
-        candidate = f"{candidate}_"
-    taken.add(candidate)
-    return identifier(candidate)
+RESERVED = MODULE_ATTRIBUTES | {"self", "logits", "torch", "F", "nn", "math", "np"}
+TORCH_DTYPES = {dtype: "float32" if dtype == "f16" else name for dtype, name in DTYPES.items()}
 
 
 class ForwardBuilder:
@@ -38,124 +29,70 @@ class ForwardBuilder:
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self.taken: set[str] = {"self", "logits", "torch", "F", "nn", "math", "np"}
-        self.vars: dict[tuple[str, str], str] = {}  # (value name, layout) -> variable
+        self.names = Namer(RESERVED)
+        self.layouts = Layouts(self.permute)
         self.modules: list[tuple[str, str, str]] = []  # attribute, constructor, comment
         self.lines: list[str] = []
         self.weights: list[tuple[str, str, str]] = []
         self.pieces: list[str] = []
-        self.layout: dict[str, str] = {}
         self.attrs: dict[str, str] = {}
-        self.input_args = [safe_name(v.name, self.taken) for v in graph.inputs]
+        self.input_args = [self.names(v.name) for v in graph.inputs]
         for value, arg in zip(graph.inputs, self.input_args, strict=True):
-            self.vars[(value.name, LAST)] = arg
-            self.layout[value.name] = LAST
+            self.layouts.define(value, arg, LAST)
 
-    def fetch(self, value: Value, layout: str) -> str:
-        """The variable holding `value` in `layout`, permuting once and remembering the result."""
-        if (value.name, layout) in self.vars:
-            return self.vars[(value.name, layout)]
-        source = self.vars[(value.name, self.layout[value.name])]
-        rank = len(value.shape) + 1
-        order = (0, rank - 1, *range(1, rank - 1)) if layout == FIRST else (0, *range(2, rank), 1)
-        variable = safe_name(f"{source}_{'nc' if layout == FIRST else 'nl'}", self.taken)
+    def permute(self, source: str, value: Value, layout: str, order: tuple[int, ...]) -> str:
+        variable = self.names(f"{source}_{'nc' if layout == FIRST else 'nl'}")
         self.lines.append(f"{variable} = {source}.permute{literal(order)}")
-        self.vars[(value.name, layout)] = variable
         return variable
 
     def build(self, fused: str | None) -> None:
         last = self.graph.nodes[-1]
         for node in self.graph.nodes:
-            wants, lower = lowerings.TABLE[node.op]
-            rank = len(node.inputs[0].shape)
-            if wants == FIRST and rank < 2:
-                wants = LAST
-            if wants is None:  # layout-agnostic: keep the inputs' layout when they agree
-                layouts = {self.layout[v.name] for v in node.inputs}
-                wants = layouts.pop() if len(layouts) == 1 else LAST
-            inputs = [self.fetch(v, wants) for v in node.inputs]
-            attr = safe_name(node.name, self.taken)
+            lowering = OPS[node.op]
+            layout, inputs = self.layouts.inputs(node, lowering.wants)
+            attr = self.names(node.name)
             self.attrs[node.name] = attr
-            lowered: Lowered = lower(Context(node, attr, inputs), wants)
+            lowered: Lowered = lowering.lower(Context(node, inputs, layout, attr))
             expr = lowered.expr
             if node is last and fused:  # training stops at the logits; `finish` applies the activation
-                self.final_activation = lowerings.activate(fused, "{x}", LAST)
+                self.final_activation = activate(fused, "{x}", LAST)
                 if node.op in ("Softmax", "Activation"):
                     expr = inputs[0]
             elif node.op not in ("Softmax", "Activation") and node.spec.output_activation(node.args):
-                expr = lowerings.activate(node.args["activation"], expr, lowered.layout)
+                expr = activate(node.args["activation"], expr, lowered.layout)
             self.lines.append(f"{attr} = {expr}  {comment(f'{Path(node.span.source.path).name}:{node.span.line}')}")
-            self.vars[(node.output.name, lowered.layout)] = attr
-            self.layout[node.output.name] = lowered.layout
+            self.layouts.define(node.output, attr, lowered.layout)
             if lowered.module:
                 self.modules.append((attr, lowered.module, f"{node.name} ({node.op})"))
             for canonical, torch_name, transform in lowered.weights:
                 self.weights.append((f"{node.name}.{canonical}", f"{attr}.{torch_name}", transform))
             self.pieces += [p for p in lowered.pieces if p not in self.pieces]
-        self.output = self.fetch(self.graph.output, LAST)
+        self.output = self.layouts.fetch(self.graph.output, LAST)
 
 
 def emit_loss(w: Writer, graph: Graph, fused: str | None) -> None:
     loss = graph.training.loss
-    name, args = loss.name, loss.args
-    from_logits = fused is not None or args.get("from_logits", False)
+    from_logits = fused is not None or loss.args.get("from_logits", False)
+    # torch wants classes on dim 1; a sequence's are last, as in Keras
+    classes_to_dim1 = ".movedim(-1, 1)" if len(graph.output.shape) > 1 else ""
     w.line()
     with w.block("def compute_loss(output, target):"):
-        w.line(f'"""{name} as Keras computes it{" from logits" if from_logits else ""}, averaged over the batch."""')
-        smoothing = args.get("label_smoothing", 0.0)
-        if name == "sparse_categorical_crossentropy":
-            # torch wants classes on dim 1; a sequence's are last, as in Keras
-            classes_last = ".movedim(-1, 1)" if len(graph.output.shape) > 1 else ""
-            if from_logits:
-                w.line(f"return F.cross_entropy(output{classes_last}, target)")
-            else:
-                w.line("probabilities = output / output.sum(dim=-1, keepdim=True)")
-                w.line("probabilities = probabilities.clamp(1e-7, 1 - 1e-7)")
-                w.line(f"return F.nll_loss(torch.log(probabilities){classes_last}, target)")
-        elif name == "categorical_crossentropy":
-            if smoothing:
-                w.line(f"target = target * {literal(1 - smoothing)} + {literal(smoothing)} / target.shape[-1]")
-            if from_logits:
-                w.line("return -(target * F.log_softmax(output, dim=-1)).sum(dim=-1).mean()")
-            else:
-                w.line("probabilities = output / output.sum(dim=-1, keepdim=True)")
-                w.line("probabilities = probabilities.clamp(1e-7, 1 - 1e-7)")
-                w.line("return -(target * torch.log(probabilities)).sum(dim=-1).mean()")
-        elif name == "binary_crossentropy":
-            if smoothing:
-                w.line(f"target = target * {literal(1 - smoothing)} + {literal(smoothing / 2)}")
-            if from_logits:
-                w.line("return F.binary_cross_entropy_with_logits(output, target)")
-            else:
-                w.line("p = output.clamp(1e-7, 1 - 1e-7)")
-                w.line("return -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()")
-        elif name == "huber":
-            w.line(f"return F.huber_loss(output, target, delta={literal(args['delta'])})")
-        elif name == "mean_absolute_error":
-            w.line("return (output - target).abs().mean()")
-        else:
-            w.line("return (output - target).square().mean()")
+        w.line(
+            f'"""{loss.name} as Keras computes it{" from logits" if from_logits else ""}, averaged over the batch."""'
+        )
+        for line in LOSSES[loss.name](loss.args, from_logits, classes_to_dim1):
+            w.line(line)
 
 
 def emit_metrics(w: Writer, graph: Graph) -> None:
-    labels = label_kind(graph)
+    labels = label_kind(graph.training.loss)
     units = graph.output.shape[-1]
     w.line()
     with w.block("def compute_metrics(output, target):"):
         w.line('"""The spec\'s metrics on one batch of outputs (probabilities, as inference gives them)."""')
         w.line("metrics = {}")
         for metric in graph.training.metrics:
-            key = literal(metric)
-            if metric in ("mae", "mean_absolute_error"):
-                w.line(f"metrics[{key}] = (output - target).abs().mean()")
-            elif metric in ("mse", "mean_squared_error"):
-                w.line(f"metrics[{key}] = (output - target).square().mean()")
-            elif metric == "binary_accuracy" or (metric == "accuracy" and units == 1):
-                w.line(f"metrics[{key}] = ((output > 0.5).float() == target).float().mean()")
-            elif labels == "sparse" and metric in ("accuracy", "sparse_categorical_accuracy"):
-                w.line(f"metrics[{key}] = (output.argmax(dim=-1) == target).float().mean()")
-            else:
-                w.line(f"metrics[{key}] = (output.argmax(dim=-1) == target.argmax(dim=-1)).float().mean()")
+            w.line(f"metrics[{literal(metric)}] = {METRICS[metric_kind(metric, units, labels)]}")
         w.line("return metrics")
 
 
@@ -183,15 +120,6 @@ def emit_regularization(w: Writer, graph: Graph, attrs: dict[str, str], weights:
             w.line(("+ " if index else "") + term)
         w.level -= 1
         w.line(")")
-
-
-OPTIMIZER_CLASSES = {
-    "SGD": "KerasSGD",
-    "Adam": "KerasAdam",
-    "AdamW": "KerasAdam",
-    "RMSprop": "KerasRMSprop",
-    "Adagrad": "KerasAdagrad",
-}
 
 
 def _definitions(package_file: str) -> dict[str, str]:
@@ -224,7 +152,7 @@ RUNTIME_NEEDS = {
     "pad_same": ("same_padding",),
     "avg_pool_same": ("same_padding",),
     "KerasEmbedding": ("SparseRowsLookup",),
-    **{name: ("KerasOptimizer",) for name in OPTIMIZER_CLASSES.values()},
+    **{name: ("KerasOptimizer",) for name in OPTIMIZERS.values()},
 }
 
 
@@ -238,7 +166,7 @@ def emit_program(graph: Graph) -> str:
     fused = fused_logits(graph)
     builder = ForwardBuilder(graph)
     builder.build(fused)
-    class_name = safe_name(graph.name, set(builder.taken) | {"MODEL_CLASS"})
+    class_name = Namer(builder.names.taken | RESERVED | {"MODEL_CLASS"})(graph.name)
     optimizer = training.optimizer
     w = Writer()
     emit_docstring(w, graph, "PyTorch")
@@ -259,11 +187,11 @@ def emit_program(graph: Graph) -> str:
     ):
         w.line(line)
     w.line()
-    emit_constants(w, graph, {d: TORCH_DTYPES[d] if d != "f16" else "float32" for d in TORCH_DTYPES})
+    emit_constants(w, graph, TORCH_DTYPES)
     optimizer_args = {k: v for k, v in optimizer.args.items()}
     w.line(f"OPTIMIZER = {literal(optimizer_args)}  # {optimizer.name}, Keras' arguments and update formula")
-    runtime = _definitions("runtime.py")
-    pieces = _with_needs([*builder.pieces, OPTIMIZER_CLASSES[optimizer.name]], RUNTIME_NEEDS)
+    runtime = _definitions("runtime.py") | {"same_padding": inspect.getsource(same_padding)}
+    pieces = _with_needs([*builder.pieces, OPTIMIZERS[optimizer.name]], RUNTIME_NEEDS)
     for piece in pieces:
         w.line()
         w.line()
@@ -271,7 +199,7 @@ def emit_program(graph: Graph) -> str:
     emit_model(w, graph, builder, class_name, fused)
     w.line()
     w.line(f"MODEL_CLASS = {class_name}")
-    w.line(f"OPTIMIZER_CLASS = {OPTIMIZER_CLASSES[optimizer.name]}")
+    w.line(f"OPTIMIZER_CLASS = {OPTIMIZERS[optimizer.name]}")
     w.line("# canonical key, torch state_dict key, layout conversion")
     w.line("WEIGHTS = [")
     for entry in builder.weights:

@@ -7,14 +7,14 @@ a conv stack permutes once at each end instead of around every layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from compiler.codegen import literal
 from compiler.ir import Node
 from compiler.ops.conv import same_padding
 
-LAST, FIRST = "last", "first"
+from ..spine import FIRST, LAST, LoweringTable
+from ..spine import Context as BaseContext
 
 ACTIVATIONS = {
     "linear": "{x}",
@@ -31,6 +31,7 @@ ACTIVATIONS = {
 
 
 def activate(name: str, x: str, layout: str) -> str:
+    """The expression applying activation `name` to `x` (softmax over the channels of `layout`)."""
     return ACTIVATIONS[name].format(x=x, dim=1 if layout == FIRST else -1)
 
 
@@ -46,50 +47,32 @@ class Lowered:
     pieces: tuple[str, ...] = ()
 
 
-@dataclass
-class Context:
-    node: Node
-    attr: str  # the submodule's attribute name, `self.<attr>`
-    inputs: list[str]  # input expressions, already in the layout the lowering asked for
+class Context(BaseContext):
+    """The spine's context, and `attr`: the submodule's attribute name, `self.<attr>`."""
 
-    @property
-    def args(self):
-        return self.node.args
-
-    @property
-    def in_shape(self):
-        return self.node.inputs[0].shape
+    def __init__(self, node: Node, inputs: list[str], layout: str, attr: str):
+        super().__init__(node, inputs, layout)
+        self.attr = attr
 
 
-# op -> (layout its inputs must be in, or None for any; lowering)
-Lowering = Callable[[Context, str], Lowered]
-TABLE: dict[str, tuple[str | None, Lowering]] = {}
+OPS = LoweringTable("pytorch")
 
 
-def lowering(*ops: str, wants: str | None = LAST):
-    def register(function: Lowering) -> Lowering:
-        for op in ops:
-            TABLE[op] = (wants, function)
-        return function
-
-    return register
-
-
-@lowering("Dense")
-def dense(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Dense")
+def dense(ctx: Context) -> Lowered:
     features, units = ctx.in_shape[-1], ctx.args["units"]
     module = f"nn.Linear({features}, {units}, bias={ctx.args['use_bias']})"
     weights = [("kernel", "weight", "transpose"), ("bias", "bias", "same")][: 1 + ctx.args["use_bias"]]
     return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights)
 
 
-@lowering("Activation", wants=None)
-def activation_layer(ctx: Context, layout: str) -> Lowered:
-    return Lowered(activate(ctx.args["activation"], ctx.inputs[0], layout), layout)
+@OPS.lowering("Activation", wants=None)
+def activation_layer(ctx: Context) -> Lowered:
+    return Lowered(activate(ctx.args["activation"], ctx.inputs[0], ctx.layout), ctx.layout)
 
 
-@lowering("ReLU", wants=None)
-def relu(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("ReLU", wants=None)
+def relu(ctx: Context) -> Lowered:
     x, max_value = ctx.inputs[0], ctx.args["max_value"]
     slope, threshold = ctx.args["negative_slope"], ctx.args["threshold"]
     if slope == 0 and threshold == 0:
@@ -98,42 +81,42 @@ def relu(ctx: Context, layout: str) -> Lowered:
         expr = f"torch.where({x} >= {literal(threshold)}, {x}, {literal(slope)} * ({x} - {literal(threshold)}))"
     if max_value is not None:
         expr = f"torch.clamp({expr}, max={literal(max_value)})"
-    return Lowered(expr, layout)
+    return Lowered(expr, ctx.layout)
 
 
-@lowering("LeakyReLU", wants=None)
-def leaky_relu(ctx: Context, layout: str) -> Lowered:
-    return Lowered(f"F.leaky_relu({ctx.inputs[0]}, {literal(ctx.args['negative_slope'])})", layout)
+@OPS.lowering("LeakyReLU", wants=None)
+def leaky_relu(ctx: Context) -> Lowered:
+    return Lowered(f"F.leaky_relu({ctx.inputs[0]}, {literal(ctx.args['negative_slope'])})", ctx.layout)
 
 
-@lowering("Softmax")
-def softmax(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Softmax")
+def softmax(ctx: Context) -> Lowered:
     axis = ctx.args["axis"]
     return Lowered(f"torch.softmax({ctx.inputs[0]}, dim={literal(axis)})")
 
 
-@lowering("Dropout", wants=None)
-def dropout(ctx: Context, layout: str) -> Lowered:
-    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", layout, f"nn.Dropout({literal(ctx.args['rate'])})")
+@OPS.lowering("Dropout", wants=None)
+def dropout(ctx: Context) -> Lowered:
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", ctx.layout, f"nn.Dropout({literal(ctx.args['rate'])})")
 
 
-@lowering("Flatten")
-def flatten(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Flatten")
+def flatten(ctx: Context) -> Lowered:
     return Lowered(f"torch.flatten({ctx.inputs[0]}, 1)")
 
 
-@lowering("Reshape")
-def reshape(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Reshape")
+def reshape(ctx: Context) -> Lowered:
     dims = ", ".join(str(d) for d in ctx.node.output.shape)
     return Lowered(f"{ctx.inputs[0]}.reshape({ctx.inputs[0]}.shape[0], {dims})")
 
 
-@lowering("Rescaling", wants=None)
-def rescaling(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Rescaling", wants=None)
+def rescaling(ctx: Context) -> Lowered:
     expr = f"{ctx.inputs[0]} * {literal(ctx.args['scale'])}"
     if ctx.args["offset"]:
         expr += f" + {literal(ctx.args['offset'])}"
-    return Lowered(expr, layout)
+    return Lowered(expr, ctx.layout)
 
 
 def _paddings(ctx: Context, kernels, strides, dilations):
@@ -149,8 +132,8 @@ def _pad_call(x: str, pads, value: str = "") -> str:
     return f"F.pad({x}, {literal(tuple(flat))}{value})"
 
 
-@lowering("Conv1D", "Conv2D", wants=FIRST)
-def conv(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Conv1D", "Conv2D", wants=FIRST)
+def conv(ctx: Context) -> Lowered:
     spatial = len(ctx.args["kernel_size"])
     kernels, strides, dilations = ctx.args["kernel_size"], ctx.args["strides"], ctx.args["dilation_rate"]
     x, padding, pieces = ctx.inputs[0], "0", ()
@@ -170,8 +153,8 @@ def conv(ctx: Context, layout: str) -> Lowered:
     return Lowered(f"self.{ctx.attr}({x})", FIRST, module, weights, pieces)
 
 
-@lowering("MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", wants=FIRST)
-def pool(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", wants=FIRST)
+def pool(ctx: Context) -> Lowered:
     spatial = len(ctx.args["pool_size"])
     kernels = ctx.args["pool_size"]
     strides = ctx.args["strides"] or kernels
@@ -203,8 +186,8 @@ def pool(ctx: Context, layout: str) -> Lowered:
     return Lowered(f"self.{ctx.attr}({x})", FIRST, module)
 
 
-@lowering("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", wants=FIRST)
-def global_pool(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", wants=FIRST)
+def global_pool(ctx: Context) -> Lowered:
     spatial = len(ctx.in_shape) - 1
     dims = literal(tuple(range(2, 2 + spatial)))
     reduce = "mean" if "Avg" in ctx.node.op else "amax"
@@ -213,20 +196,20 @@ def global_pool(ctx: Context, layout: str) -> Lowered:
     return Lowered(expr, FIRST if keep else LAST)
 
 
-@lowering("BatchNormalization", wants=None)
-def batch_norm(ctx: Context, layout: str) -> Lowered:
-    channel_dim = 1 if layout == FIRST else -1
+@OPS.lowering("BatchNormalization", wants=None)
+def batch_norm(ctx: Context) -> Lowered:
+    channel_dim = 1 if ctx.layout == FIRST else -1
     a = ctx.args
     module = (
         f"KerasBatchNorm({ctx.in_shape[-1]}, channel_dim={channel_dim}, momentum={literal(a['momentum'])}, "
         f"epsilon={literal(a['epsilon'])}, center={a['center']}, scale={a['scale']})"
     )
     weights = [(p.name, p.name, "same") for p in ctx.node.params]
-    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", layout, module, weights, ("KerasBatchNorm",))
+    return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", ctx.layout, module, weights, ("KerasBatchNorm",))
 
 
-@lowering("LayerNormalization")
-def layer_norm(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("LayerNormalization")
+def layer_norm(ctx: Context) -> Lowered:
     a = ctx.args
     module = (
         f"KerasLayerNorm({ctx.in_shape[-1]}, epsilon={literal(a['epsilon'])}, center={a['center']}, scale={a['scale']})"
@@ -235,8 +218,8 @@ def layer_norm(ctx: Context, layout: str) -> Lowered:
     return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights, ("KerasLayerNorm",))
 
 
-@lowering("Embedding")
-def embedding(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Embedding")
+def embedding(ctx: Context) -> Lowered:
     a = ctx.args
     sparse = "" if a["embeddings_regularizer"] is None else ", sparse_rows=False"
     module = f"KerasEmbedding({a['input_dim']}, {a['output_dim']}{sparse})"
@@ -253,8 +236,8 @@ def recurrent_module(op: str, args: dict, features: int, backwards: bool = False
     )
 
 
-@lowering("SimpleRNN", "LSTM", "GRU")
-def recurrent(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("SimpleRNN", "LSTM", "GRU")
+def recurrent(ctx: Context) -> Lowered:
     module = recurrent_module(ctx.node.op, ctx.args, ctx.in_shape[-1])
     weights = [(p.name, p.name, "same") for p in ctx.node.params]
     return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights, ("KerasRecurrent",))
@@ -268,8 +251,8 @@ MERGE_MODES = {
 }
 
 
-@lowering("Bidirectional")
-def bidirectional(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Bidirectional")
+def bidirectional(ctx: Context) -> Lowered:
     inner, args = ctx.args["layer"]
     features = ctx.in_shape[-1]
     module = (
@@ -296,8 +279,8 @@ def _fold(function: str, items: list[str]) -> str:
     return expr
 
 
-@lowering("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", wants=None)
-def elementwise(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", wants=None)
+def elementwise(ctx: Context) -> Lowered:
     xs, op = ctx.inputs, ctx.node.op
     expr = {
         "Add": lambda: " + ".join(xs),
@@ -307,10 +290,10 @@ def elementwise(ctx: Context, layout: str) -> Lowered:
         "Maximum": lambda: _fold("torch.maximum", xs),
         "Minimum": lambda: _fold("torch.minimum", xs),
     }[op]()
-    return Lowered(expr, layout)
+    return Lowered(expr, ctx.layout)
 
 
-@lowering("Concatenate")
-def concatenate(ctx: Context, layout: str) -> Lowered:
+@OPS.lowering("Concatenate")
+def concatenate(ctx: Context) -> Lowered:
     axis = ctx.args["axis"]
     return Lowered(f"torch.cat([{', '.join(ctx.inputs)}], dim={literal(axis)})")

@@ -2,6 +2,7 @@
 
 Each top-level function or class here is self-contained apart from torch, numpy and the pieces listed in
 `emit.RUNTIME_NEEDS`, so `emit.py` can paste exactly what a model uses and the program stays standalone.
+`same_padding` is the compiler's own rule (compiler/ops/conv.py), pasted from there.
 """
 
 from __future__ import annotations
@@ -10,13 +11,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-
-def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """Keras' `same` padding for one dimension: the odd cell goes at the end."""
-    out = -(-size // stride)
-    effective = dilation * (kernel - 1) + 1
-    total = max((out - 1) * stride + effective - size, 0)
-    return total // 2, total - total // 2
+from compiler.ops.conv import same_padding
 
 
 def pad_same(x, kernels, strides, dilations, value=0.0):

@@ -1,0 +1,6 @@
+"""The PyTorch backend's tables, by the vocabulary each covers (tests/test_backend_tables.py walks them)."""
+
+from .lowerings import ACTIVATIONS, OPS
+from .training import LOSSES, METRICS, OPTIMIZERS
+
+TABLES = {"ops": OPS, "activations": ACTIVATIONS, "losses": LOSSES, "metric_kinds": METRICS, "optimizers": OPTIMIZERS}
