@@ -19,7 +19,7 @@ from compiler.errors import DlError
 from compiler.ir import Graph
 from compiler.weights import check_weights
 
-from .programs import import_program
+from .program.loader import import_program
 
 KERAS_SUFFIX = ".weights.h5"  # Keras 3 refuses any other name for save_weights/load_weights
 

@@ -35,7 +35,7 @@ def random_inputs(graph: Graph, batch: int, length: int, rng: np.random.Generato
 
 
 def random_targets(graph: Graph, batch: int, length: int, rng: np.random.Generator) -> np.ndarray:
-    """Targets the spec's loss accepts, as the generated programs shape them (see program_common.shape_targets)."""
+    """Targets the spec's loss accepts, shaped as the generated programs shape them (backends/program/data.py)."""
     shape = tuple(length if d is None else d for d in graph.output.shape)
     units, leading = shape[-1], (batch, *shape[:-1])
     kind = label_kind(graph.training.loss)

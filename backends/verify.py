@@ -18,7 +18,7 @@ import numpy as np
 
 from compiler.ir import Graph
 
-from .programs import import_program
+from .program.loader import import_program
 from .samples import random_inputs, random_targets
 
 ABSOLUTE, RELATIVE = 1e-5, 1e-5  # outputs and loss: |ours - pytorch| <= ABSOLUTE + RELATIVE * |pytorch|

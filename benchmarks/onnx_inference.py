@@ -114,11 +114,11 @@ def prepare(label: str, example: str, epochs: int, folder: Path, threads: int) -
     import onnx
     import torch
 
-    from backends.dataset import load_splits
     from backends.onnx.command import export
     from backends.onnx.predict import load_session
     from backends.onnx.quantize import QUANTIZED_OPS, accuracy
-    from backends.pytorch.train import train
+    from backends.program.constants import data_splits
+    from backends.program.loader import train
     from backends.serve.models import load_model as serve_session
     from compiler.frontend import load_model
     from compiler.weights import load_safetensors
@@ -126,7 +126,7 @@ def prepare(label: str, example: str, epochs: int, folder: Path, threads: int) -
     graph = load_model(REPO / "examples" / f"{example}.dl")
     run = folder / example
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        final = train(graph, run, epochs=epochs, seed=0)
+        final = train(graph, "pytorch", run, epochs=epochs, seed=0)
     weights_path = run / "weights.safetensors"
     files = {"float32": run / "float32.onnx", "int8": run / "int8.onnx"}
     with contextlib.redirect_stderr(io.StringIO()):
@@ -143,7 +143,7 @@ def prepare(label: str, example: str, epochs: int, folder: Path, threads: int) -
     sessions["ORT predict"] = load_session(files["float32"])
     sessions |= {name: serve_session(path, threads).session for name, path in files.items() if name != "float32"}
 
-    _, _, (test_xs, test_y) = load_splits(graph)
+    _, _, (test_xs, test_y) = data_splits(graph)
     (test_x,) = test_xs
     test_x = np.ascontiguousarray(test_x, dtype=np.float32)
     model = trained_module(run, load_safetensors(weights_path)[0])

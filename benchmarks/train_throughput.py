@@ -105,15 +105,11 @@ def hand_written_rates(model, x, y, batch_size: int, learning_rate: float) -> li
 
 
 def generated_rates(example: str, out: Path, backend: str = "pytorch") -> list[float]:
+    from backends.program.loader import train
     from compiler.frontend import load_model
 
-    if backend == "keras":
-        from backends.keras.train import train
-    else:
-        from backends.pytorch.train import train
-
     graph = load_model(REPO / "examples" / example)
-    train(graph, out, epochs=EPOCHS, seed=0)
+    train(graph, backend, out, epochs=EPOCHS, seed=0)
     timing = json.loads((out / "history.json").read_text())["timing"]
     return [epoch["train_samples"] / epoch["train_seconds"] for epoch in timing[1:]]
 

@@ -7,7 +7,7 @@ import contextlib
 import math
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +18,6 @@ from .ir import Graph
 
 TRUNCATION_STDDEV = 0.87962566103423978  # stddev of a standard normal truncated at +-2
 UNIFORM_LIMIT = 0.05  # Keras' RandomUniform() default, the `uniform` initializer
-
-# Keras' VarianceScaling presets: (scale, mode, distribution).
-VARIANCE_SCALING = {
-    "glorot_uniform": (1.0, "fan_avg", "uniform"),
-    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
-    "he_uniform": (2.0, "fan_in", "uniform"),
-    "he_normal": (2.0, "fan_in", "truncated_normal"),
-    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
-}
 
 # ---------------------------------------------------------------- initial weights
 
@@ -57,20 +48,23 @@ def initial_weights(graph: Graph, seed: int) -> dict[str, np.ndarray]:
 
 def sample(initializer: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """One float32 tensor from a named Keras initializer; ValueError for a name or shape it cannot take."""
-    shape = tuple(shape)
-    if initializer == "zeros":
-        values = np.zeros(shape)
-    elif initializer == "ones":
-        values = np.ones(shape)
-    elif initializer == "uniform":
-        values = rng.uniform(-UNIFORM_LIMIT, UNIFORM_LIMIT, shape)
-    elif initializer == "orthogonal":
-        values = orthogonal(shape, rng)
-    elif initializer in VARIANCE_SCALING:
-        values = variance_scaling(initializer, shape, rng)
-    else:
+    if initializer not in SAMPLERS:
         raise ValueError(f"unknown initializer '{initializer}'")
-    return values.astype(np.float32)
+    draw, settings = SAMPLERS[initializer]
+    return draw(tuple(shape), rng, *settings).astype(np.float32)
+
+
+def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    return np.zeros(shape)
+
+
+def ones(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    return np.ones(shape)
+
+
+def uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Keras' RandomUniform() default: U(-0.05, 0.05)."""
+    return rng.uniform(-UNIFORM_LIMIT, UNIFORM_LIMIT, shape)
 
 
 def forget_bias(initializer: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -94,9 +88,10 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
-def variance_scaling(initializer: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def variance_scaling(
+    shape: tuple[int, ...], rng: np.random.Generator, scale: float, mode: str, distribution: str
+) -> np.ndarray:
     """Keras' VarianceScaling: uniform with limit sqrt(3 * scale / fan), or a normal truncated at +-2 stddev."""
-    scale, mode, distribution = VARIANCE_SCALING[initializer]
     fan_in, fan_out = compute_fans(shape)
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
     scale /= max(1.0, fan)
@@ -126,6 +121,26 @@ def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     if rows < cols:
         q = q.T
     return q.reshape(shape)
+
+
+# initializer -> (the function that draws it, its settings): Keras' VarianceScaling presets are
+# (scale, mode, distribution). Generated programs copy the rows and functions their model uses.
+SAMPLERS: dict[str, tuple[Callable[..., np.ndarray], tuple[Any, ...]]] = {
+    "glorot_uniform": (variance_scaling, (1.0, "fan_avg", "uniform")),
+    "glorot_normal": (variance_scaling, (1.0, "fan_avg", "truncated_normal")),
+    "he_uniform": (variance_scaling, (2.0, "fan_in", "uniform")),
+    "he_normal": (variance_scaling, (2.0, "fan_in", "truncated_normal")),
+    "lecun_normal": (variance_scaling, (1.0, "fan_in", "truncated_normal")),
+    "orthogonal": (orthogonal, ()),
+    "zeros": (zeros, ()),
+    "ones": (ones, ()),
+    "uniform": (uniform, ()),
+}
+# what each drawing function calls or reads, for programs that copy it
+SAMPLER_NEEDS: dict[str, tuple[str, ...]] = {
+    "variance_scaling": ("compute_fans", "truncated_normal", "TRUNCATION_STDDEV"),
+    "uniform": ("UNIFORM_LIMIT",),
+}
 
 
 # ---------------------------------------------------------------- checking a weight set against a model

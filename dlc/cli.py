@@ -67,12 +67,9 @@ def run_compile(args: argparse.Namespace) -> int:
     from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
-    if args.target == "keras":
-        from backends.keras.emit import emit_program
-    else:
-        from backends.pytorch.emit import emit_program
+    from backends.program.loader import emit_program
 
-    program = emit_program(graph)
+    program = emit_program(graph, args.target)
     if args.output:
         Path(args.output).write_text(program)
         print(f"wrote {args.output}", file=sys.stderr)
@@ -88,17 +85,14 @@ def run_train(args: argparse.Namespace) -> int:
     from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
-    if args.backend == "keras":
-        from backends.keras.train import train
-    else:
-        from backends.pytorch.train import train
+    from backends.program.loader import train
 
     out = Path(args.out) if args.out else Path("runs") / graph.name
     weights = None
     if args.weights:
         weights = Path(args.weights)
         _weights_or_seed(graph, args.weights)  # a DlError naming every misfit, before any framework loads
-    train(graph, out, epochs=args.epochs, seed=args.seed, weights=weights)
+    train(graph, args.backend, out, epochs=args.epochs, seed=args.seed, weights=weights)
     if args.export:
         from backends.onnx.command import export
 

@@ -13,7 +13,7 @@ from conftest import EXAMPLES, ROOT
 from test_keras_program import random_weights
 
 from backends.convert import from_framework, to_framework
-from backends.programs import import_program
+from backends.program.loader import import_program
 from compiler.frontend import load, load_model
 from compiler.weights import initial_weights, load_safetensors, save_safetensors
 from dlc import cli

@@ -15,9 +15,8 @@ import torch
 from conftest import EXAMPLES, ROOT
 
 from backends.keras.emit import emit_program as emit_keras
-from backends.keras.train import train as train_keras
+from backends.program.loader import train
 from backends.pytorch.emit import emit_program as emit_pytorch
-from backends.pytorch.train import train as train_pytorch
 from compiler.frontend import load
 from compiler.weights import load_safetensors
 
@@ -108,8 +107,8 @@ def test_dlc_compile_keras_is_formatted_and_has_help(tmp_path):
 
 def test_iris_trains_to_the_same_weights_in_both_backends(tmp_path):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
-    in_keras = train_keras(graph, tmp_path / "keras", seed=4)
-    in_torch = train_pytorch(graph, tmp_path / "torch", seed=4)
+    in_keras = train(graph, "keras", tmp_path / "keras", seed=4)
+    in_torch = train(graph, "pytorch", tmp_path / "torch", seed=4)
     keras_weights, _ = load_safetensors(tmp_path / "keras/weights.safetensors")
     torch_weights, _ = load_safetensors(tmp_path / "torch/weights.safetensors")
     for key in torch_weights:
@@ -123,7 +122,7 @@ def test_iris_trains_to_the_same_weights_in_both_backends(tmp_path):
 
 def test_keras_resume_continues_from_the_checkpoint(tmp_path):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
-    straight = train_keras(graph, tmp_path / "straight", epochs=4)
+    straight = train(graph, "keras", tmp_path / "straight", epochs=4)
     module = program_module(emit_keras(graph), tmp_path, "k_resume")
     module.main(["--epochs", "2", "--out", str(tmp_path / "resumed")])
     resumed = module.main(["--epochs", "4", "--out", str(tmp_path / "resumed"), "--resume"])

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from conftest import ROOT
 
-from backends.dataset import load_splits
+from backends.program.constants import data_splits
 from compiler.frontend import load_model
 from compiler.weights import load_safetensors
 
@@ -26,7 +26,7 @@ def test_trained_iris_predicts_the_same_on_onnx_runtime_as_in_pytorch(tmp_path):
     trained = dlc("train", IRIS, "--epochs", 30, "--out", run, "--export")
     assert trained.returncode == 0, trained.stderr
     assert (run / "model.onnx").stat().st_size > 0
-    (_, _), (val_x, val_y), (_, _) = load_splits(load_model(IRIS))
+    (_, _), (val_x, val_y), (_, _) = data_splits(load_model(IRIS))
     np.save(tmp_path / "x.npy", val_x[0])
     predicted = dlc("predict", run / "model.onnx", "--input", tmp_path / "x.npy", "-o", tmp_path / "p.npy")
     assert predicted.returncode == 0, predicted.stderr

@@ -503,11 +503,9 @@ def test_optimizer_trains_like_the_reference(name, args, programs):
     model.train()
     optimizer = module.OPTIMIZER_CLASS(model.parameters(), **module.OPTIMIZER)
     for x, target in batches:
-        logits = model(torch.from_numpy(x.astype(np.float32)), logits=True)
-        loss = module.compute_loss(logits, torch.from_numpy(target.astype(np.float32))) + module.regularization(model)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        module.train_step(
+            model, optimizer, [torch.from_numpy(x.astype(np.float32))], torch.from_numpy(target.astype(np.float32))
+        )
     trained = module.to_canonical(model)
 
     params = {key: value.astype(np.float64) for key, value in start.items()}

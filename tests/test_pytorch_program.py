@@ -11,8 +11,8 @@ import pytest
 import torch
 from conftest import EXAMPLES, ROOT
 
+from backends.program.loader import train
 from backends.pytorch.emit import emit_program
-from backends.pytorch.train import train
 from compiler.frontend import load, load_text
 from compiler.weights import initial_weights, load_safetensors
 
@@ -94,7 +94,7 @@ def test_generated_program_compiles_and_has_help(tmp_path):
 
 def test_program_as_subprocess_writes_the_weights_dlc_train_writes(tmp_path):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
-    train(graph, tmp_path / "dlc", epochs=3, seed=11)
+    train(graph, "pytorch", tmp_path / "dlc", epochs=3, seed=11)
     path = tmp_path / "iris.py"
     path.write_text(emit_program(graph))
     command = [sys.executable, str(path), "--epochs", "3", "--seed", "11", "--out", str(tmp_path / "sub")]
@@ -111,7 +111,7 @@ def test_program_as_subprocess_writes_the_weights_dlc_train_writes(tmp_path):
 
 def test_resume_continues_from_the_checkpoint(tmp_path):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
-    straight = train(graph, tmp_path / "straight", epochs=4)
+    straight = train(graph, "pytorch", tmp_path / "straight", epochs=4)
     module, _ = program_module(graph, tmp_path, "resume")
     module.main(["--epochs", "2", "--out", str(tmp_path / "resumed")])
     resumed = module.main(["--epochs", "4", "--out", str(tmp_path / "resumed"), "--resume"])
@@ -124,13 +124,13 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
 
 def test_iris_reaches_ninety_percent_validation_accuracy(tmp_path):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
-    final = train(graph, tmp_path)
+    final = train(graph, "pytorch", tmp_path)
     assert final["val_accuracy"] >= 0.9
 
 
 def test_digits_convnet_reaches_ninety_five_percent_test_accuracy(tmp_path):
     (graph,) = load(ROOT / "examples/digits_convnet.dl")
-    final = train(graph, tmp_path)  # its configured epochs
+    final = train(graph, "pytorch", tmp_path)  # its configured epochs
     assert final["test_accuracy"] >= 0.95
     history = (tmp_path / "history.json").read_text()
     assert '"val_accuracy"' in history and '"test_accuracy"' in history

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import builtins
+from typing import Any
 
+from compiler.argkinds import REQUIRED, ArgSpec
 from compiler.codegen import Writer, literal
 from compiler.errors import DlError
 from compiler.ir import Graph
+from compiler.training import LOSSES as LOSS_SPECS
+from compiler.training import OPTIMIZERS as OPTIMIZER_SPECS
 
-from ..formatting import format_program, template_body
-from ..program_parts import emit_constants, emit_docstring, emit_initial_weights
+from ..program.constants import emit_docstring, emit_settings
+from ..program.formatting import format_program
+from ..program.initial_weights import emit_initial_weights
+from ..program.support import IMPORTS as STANDARD_IMPORTS
+from ..program.support import emit_main_guard, emit_shared_support, section, template_section, used_imports
 from ..spine import DTYPES, LAST, Context, Namer
-from .lowerings import OPS
+from .lowerings import OPS, same
 from .training import LOSSES, METRICS, OPTIMIZERS
 
 # Names build_model() must still see: a layer called `keras` would otherwise shadow the module.
@@ -19,10 +26,10 @@ RESERVED = {"keras", "np", "model", "inputs"} | set(dir(builtins))
 
 
 def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
-    """`build_model()`, the functional model; returns the canonical weight mapping (key, layer, index)."""
+    """`build_model()`, the functional model; returns the rows of the canonical weight mapping."""
     variable = Namer(RESERVED)
     names: dict[str, str] = {}
-    mapping = []
+    mapping = []  # canonical key, Keras layer, index in its weights, canonical shape, initializer
     w.line()
     w.line()
     with w.block("def build_model():"):
@@ -38,7 +45,10 @@ def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
             names[node.output.name] = variable(node.output.name)
             layer = OPS[node.op].lower(Context(node, inputs, LAST))
             w.line(f"{names[node.output.name]} = {layer}({argument})")
-            mapping += [(f"{node.name}.{param.name}", node.name, index) for index, param in enumerate(node.params)]
+            mapping += [
+                (f"{node.name}.{param.name}", node.name, index, param.shape, param.initializer)
+                for index, param in enumerate(node.params)
+            ]
         model_inputs = ", ".join(names[v.name] for v in graph.inputs)
         w.line(
             f"return keras.Model(inputs=[{model_inputs}], outputs={names[graph.output.name]}, "
@@ -47,64 +57,81 @@ def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
     return mapping
 
 
+def written_arguments(args: dict[str, Any], signature: tuple[ArgSpec, ...]) -> str:
+    """`name=value, ...` for the arguments not at their (Keras') defaults."""
+    defaults = {spec.name: spec.default for spec in signature}
+    return ", ".join(f"{k}={literal(v)}" for k, v in args.items() if not same(v, defaults.get(k, REQUIRED)))
+
+
 def emit_training_objects(w: Writer, graph: Graph) -> None:
     training = graph.training
     loss, optimizer = training.loss, training.optimizer
-    loss_args = ", ".join(f"{k}={literal(v)}" for k, v in loss.args.items())
-    optimizer_args = ", ".join(f"{k}={literal(v)}" for k, v in optimizer.args.items())
     w.line()
     w.line()
     with w.block("def build_optimizer():"):
-        w.line(f"return {OPTIMIZERS[optimizer.name]}({optimizer_args})")
+        w.line(
+            f"return {OPTIMIZERS[optimizer.name]}({written_arguments(optimizer.args, OPTIMIZER_SPECS[optimizer.name])})"
+        )
     w.line()
     w.line()
     with w.block("def build_loss():"):
-        w.line(f"return {LOSSES[loss.name]}({loss_args})")
+        w.line(f"return {LOSSES[loss.name]}({written_arguments(loss.args, LOSS_SPECS[loss.name][2])})")
     w.line()
     w.line()
     w.line(f"METRICS = {literal([METRICS[m] for m in training.metrics])}")
 
 
+IMPORTS = (
+    ("import numpy as np", "np"),
+    ("from safetensors.numpy import load_file, save_file", "save_file"),
+)
+
+
 def emit_program(graph: Graph) -> str:
-    """A standalone Keras training program; needs keras, tensorflow, numpy, safetensors (scikit-learn for datasets)."""
+    """A standalone Keras training program; needs keras, tensorflow, numpy, safetensors (scikit-learn for datasets).
+
+    The model and the training loop come first; support code (the canonical weight mapping, initial weights,
+    data and progress) follows under its own headings, only what this model uses.
+    """
     training = graph.training
     if training.loss is None or training.optimizer is None:
         raise DlError(f"model '{graph.name}' needs a loss and an optimizer to be trained", graph.span)
     w = Writer()
-    emit_docstring(w, graph, "Keras")
+    emit_settings(w, graph, DTYPES)
+    mapping = emit_build_model(w, graph)
+    emit_training_objects(w, graph)
+    section(w, "training")
+    w.lines_of(template_section("backends.keras", "template.py", "training"))
+    section(w, "support: canonical weights and initial weights")
+    w.line("# canonical key, Keras layer, index in its weights, canonical shape, initializer")
+    w.line("WEIGHTS = [")
+    for entry in mapping:
+        w.line(f"    {literal(entry)},")
+    w.line("]")
+    w.line()
+    w.line()
+    w.lines_of(template_section("backends.keras", "template.py", "canonical weights"))
+    w.line()
+    w.line()
+    emit_initial_weights(w, graph)
+    emit_shared_support(w)
+    emit_main_guard(w)
+    body = w.text()
+    head = Writer()
+    emit_docstring(head, graph, "Keras")
+    standard = used_imports(body, STANDARD_IMPORTS)
+    modules = sorted([line for line in standard if line.startswith("import ")] + ["import os"])  # os: set up Keras
     for line in (
-        "import argparse",
-        "import json",
-        "import math",
-        "import os",
-        "import sys",
-        "import time",
-        "import zlib",
-        "from pathlib import Path",
+        *modules,
+        *(line for line in standard if line.startswith("from ")),
         "",
-        "import numpy as np",
-        "from safetensors.numpy import load_file, save_file",
+        *used_imports(body, IMPORTS),
         "",
         'os.environ.setdefault("KERAS_BACKEND", "tensorflow")',
         'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow start-up chatter',
         "import keras  # noqa: E402  (after the environment settings above)",
         "import tensorflow as tf  # noqa: E402",
     ):
-        w.line(line)
-    w.line()
-    emit_constants(w, graph, DTYPES)
-    mapping = emit_build_model(w, graph)
-    emit_training_objects(w, graph)
-    w.line("# canonical key, Keras layer, index in layer.weights")
-    w.line("WEIGHTS = [")
-    for entry in mapping:
-        w.line(f"    {literal(entry)},")
-    w.line("]")
-    emit_initial_weights(w, graph)
-    w.line()
-    w.line()
-    w.lines_of(template_body("backends", "program_common.py"))
-    w.line()
-    w.line()
-    w.lines_of(template_body("backends.keras", "template.py"))
-    return format_program(w.text())
+        head.line(line)
+    head.line()
+    return format_program(head.text() + "\n" + body)

@@ -40,16 +40,21 @@ def argument(key: str, value: Any) -> str:
     return literal(ACTIVATIONS[value] if key in ACTIVATION_ARGS else value)
 
 
-def layer_call(keras_class: str, args: dict[str, Any], name: str | None) -> str:
-    # A regularizer left at None is Keras' default; writing it out would only add noise.
+def layer_call(op: str, args: dict[str, Any], name: str | None) -> str:
+    """`keras.layers.<class>(...)` with the spec's arguments, those at their (Keras') defaults left out."""
+    defaults = {spec.name: spec.default for spec in REGISTRY[op].args}
     written = [
         f"{key}={argument(key, value)}"
         for key, value in args.items()
-        if key not in NOT_KERAS_ARGS and not (key.endswith("_regularizer") and value is None)
+        if key not in NOT_KERAS_ARGS and not (key in defaults and same(value, defaults[key]))
     ]
     if name is not None:
         written.append(f"name={literal(name)}")
-    return f"keras.layers.{keras_class}({', '.join(written)})"
+    return f"keras.layers.{REGISTRY[op].keras_class}({', '.join(written)})"
+
+
+def same(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default
 
 
 @OPS.lowering(
@@ -66,13 +71,13 @@ def layer_call(keras_class: str, args: dict[str, Any], name: str | None) -> str:
 )  # fmt: skip
 def keras_layer(ctx: Context) -> str:
     """The Keras class of the same name, with the spec's arguments as written."""
-    return layer_call(ctx.node.spec.keras_class, ctx.args, ctx.node.name)
+    return layer_call(ctx.node.op, ctx.args, ctx.node.name)
 
 
 @OPS.lowering("Bidirectional")
 def bidirectional(ctx: Context) -> str:
     """The wrapped recurrent layer is a nested constructor; Keras names its two copies forward_/backward_."""
     inner, inner_args = ctx.args["layer"]
-    wrapped = layer_call(REGISTRY[inner].keras_class, inner_args, None)
-    merge_mode = literal(ctx.args["merge_mode"])
-    return f"keras.layers.Bidirectional({wrapped}, merge_mode={merge_mode}, name={literal(ctx.node.name)})"
+    wrapped = layer_call(inner, inner_args, None)
+    merge_mode = "" if ctx.args["merge_mode"] == "concat" else f", merge_mode={literal(ctx.args['merge_mode'])}"
+    return f"keras.layers.Bidirectional({wrapped}{merge_mode}, name={literal(ctx.node.name)})"

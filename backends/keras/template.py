@@ -1,39 +1,10 @@
-"""The static part of every generated Keras program: canonical weights, the training loop, the options.
+"""The Keras part of every generated program: the compiled model, fit's epoch on the shared batch order, the
+trainer behind the shared loop (backends/program/loop.py), and the canonical weight mapping.
 
-Pasted verbatim (no user text) after the emitted constants, build_model(), build_optimizer(), build_loss(),
-METRICS, WEIGHTS and initial_weights(), and after backends/program_common.py. Batches come in the same
-order as in the PyTorch program (same split, same shuffling generator), so both backends see the same data.
+Pasted in by source (no user text). Besides keras, tensorflow and numpy it reads what the generator writes
+before it: SETTINGS, WEIGHTS, build_model, build_optimizer, build_loss, METRICS and initial_weights.
 """
 # ruff: noqa: F821
-
-# ---------------------------------------------------------------- canonical weights
-
-
-def weight_variables(model):
-    """Canonical key -> the Keras variable that holds it."""
-    return {key: model.get_layer(layer).weights[index] for key, layer, index in WEIGHTS}
-
-
-def to_canonical(model):
-    """The model's weights as canonical `LAYER.WEIGHT` arrays (Keras' own layouts)."""
-    return {
-        key: np.ascontiguousarray(variable.numpy(), dtype=np.float32)
-        for key, variable in weight_variables(model).items()
-    }
-
-
-def load_canonical(model, tensors):
-    """Assign canonical arrays to the model's variables."""
-    variables = weight_variables(model)
-    missing, unexpected = set(variables) - set(tensors), set(tensors) - set(variables)
-    if missing or unexpected:
-        raise SystemExit(f"weights do not fit {MODEL_NAME}: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-    for key, variable in variables.items():
-        value = np.asarray(tensors[key])
-        if tuple(value.shape) != tuple(variable.shape):
-            raise SystemExit(f"{key}: expected {list(variable.shape)}, got {list(value.shape)}")
-        variable.assign(value.astype(variable.dtype))
-
 
 # ---------------------------------------------------------------- training
 
@@ -87,83 +58,70 @@ def train_epoch(model, xs, y, batch_size, epoch, epochs):
     return loss_first({key: values[-1] for key, values in trained.history.items()})
 
 
-def train(args):
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
-    xs, y = load_data(args.data)
-    (train_x, train_y), (val_x, val_y), (test_x, test_y) = split_data(shape_inputs(xs), shape_targets(y), args.seed)
-    model = compiled_model(args.seed, args.weights)
-    if not model.trainable_weights:
-        raise SystemExit(f"{MODEL_NAME} has no trainable weights: there is nothing to train")
-    history, start_epoch, stopping = {}, 0, {"best": None, "wait": 0}
-    timing = []  # seconds per epoch of this run, for throughput; not resumed
-    shuffler = np.random.default_rng([args.seed, 1])
-    checkpoint_path, state_path, best_path = out / "checkpoint.keras", out / "checkpoint.json", out / "best.safetensors"
-    if args.resume:
-        model = keras.models.load_model(checkpoint_path)  # safe mode: weights and optimizer state, no code
-        state = json.loads(state_path.read_text())
-        history, start_epoch, stopping = state["history"], state["epoch"], state["stopping"]
-        shuffler.bit_generator.state = state["shuffler"]
-        print(f"resumed from {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
-    early = SETTINGS["early_stopping"]
-    steps = max(1, -(-len(train_y) // args.batch_size))
-    for epoch in range(start_epoch, args.epochs):
-        order = shuffler.permutation(len(train_y)) if SETTINGS["shuffle"] else np.arange(len(train_y))
-        started = time.perf_counter()
-        logs = train_epoch(model, [x[order] for x in train_x], train_y[order], args.batch_size, epoch, args.epochs)
-        seen, seconds = len(train_y), time.perf_counter() - started
-        timing.append({"train_seconds": seconds, "train_samples": seen})
-        if len(val_y):
-            logs.update({f"val_{k}": v for k, v in evaluate(model, val_x, val_y, args.batch_size).items()})
-        progress(epoch + 1, args.epochs, steps, steps, logs, seen / seconds)
-        print(file=sys.stderr)
-        for key, value in logs.items():
-            history.setdefault(key, []).append(value)
-        stop = False
-        if early:
-            value = logs[early["monitor"]]
-            mode = early["mode"] if early["mode"] != "auto" else ("max" if "acc" in early["monitor"] else "min")
-            if monitor_improved(value, stopping["best"], mode, early["min_delta"]):
-                stopping = {"best": value, "wait": 0}
-                if early["restore_best_weights"]:
-                    save_file(to_canonical(model), str(best_path))
-            else:
-                stopping["wait"] += 1
-                stop = stopping["wait"] > early["patience"]
-        model.save(checkpoint_path)
-        state = {"history": history, "epoch": epoch + 1, "stopping": stopping, "shuffler": shuffler.bit_generator.state}
-        state_path.write_text(json.dumps(state))
-        if stop:
-            print(f"early stopping after epoch {epoch + 1}: {early['monitor']} did not improve", file=sys.stderr)
-            break
-    if early and early["restore_best_weights"] and best_path.exists():
-        load_canonical(model, load_file(str(best_path)))
-    results = {}
-    if len(test_y):
-        results = {f"test_{k}": v for k, v in evaluate(model, test_x, test_y, args.batch_size).items()}
-    save_file(to_canonical(model), str(out / "weights.safetensors"), metadata={"model": MODEL_NAME, "source": SOURCE})
-    (out / "history.json").write_text(json.dumps({"history": history, "final": results, "timing": timing}, indent=2))
-    plot_history(history, out / "curves.png")
-    final = {key: values[-1] for key, values in history.items()} | results
-    print("final: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
-    print(f"wrote {out / 'weights.safetensors'}, {out / 'history.json'}, {out / 'curves.png'}")
-    return final
+class KerasTrainer:
+    """The Keras side of the training loop: the compiled model and its checkpoint (model and optimizer state in
+    checkpoint.keras, the loop's state and the random generators' in checkpoint.json)."""
+
+    framework = "Keras"
+    checkpoint_name = "checkpoint.keras"
+
+    def __init__(self, args):
+        keras.utils.set_random_seed(args.seed)
+        self.model = compiled_model(args.seed, args.weights)
+        if not self.model.trainable_weights:
+            raise SystemExit(f"{SETTINGS['model']} has no trainable weights: there is nothing to train")
+
+    def train_epoch(self, xs, y, order, batch_size, epoch, epochs):
+        return train_epoch(self.model, [x[order] for x in xs], y[order], batch_size, epoch, epochs)
+
+    def evaluate(self, xs, y, batch_size):
+        return evaluate(self.model, xs, y, batch_size)
+
+    def weights(self):
+        return to_canonical(self.model)
+
+    def load_weights(self, tensors):
+        load_canonical(self.model, tensors)
+
+    def save_checkpoint(self, folder, state):
+        self.model.save(folder / self.checkpoint_name)
+        (folder / "checkpoint.json").write_text(json.dumps(state))
+
+    def load_checkpoint(self, folder):
+        self.model = keras.models.load_model(folder / self.checkpoint_name)  # safe mode: weights and state, no code
+        return json.loads((folder / "checkpoint.json").read_text())
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=f"Train {MODEL_NAME} with Keras (generated by dlc from {SOURCE}).")
-    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"], help="epochs to train (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"], help="default: %(default)s")
-    parser.add_argument("--out", default=f"runs/{MODEL_NAME}", help="output directory (default: %(default)s)")
-    parser.add_argument(
-        "--seed", type=int, default=SEED, help="initial weights, split and shuffling (default: %(default)s)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.keras")
-    parser.add_argument("--weights", default=None, help="start from these canonical .safetensors weights")
-    parser.add_argument("--data", default=None, help="a different data file of the same kind (npz/csv sources)")
-    return train(parser.parse_args(argv))
+    return run_training(argv, KerasTrainer, SETTINGS)
 
 
-if __name__ == "__main__":
-    main()
+# ---------------------------------------------------------------- canonical weights
+
+
+def weight_variables(model):
+    """Canonical key -> the Keras variable that holds it."""
+    return {key: model.get_layer(layer).weights[index] for key, layer, index, *_ in WEIGHTS}
+
+
+def to_canonical(model):
+    """The model's weights as canonical `LAYER.WEIGHT` arrays (Keras' own layouts)."""
+    return {
+        key: np.ascontiguousarray(variable.numpy(), dtype=np.float32)
+        for key, variable in weight_variables(model).items()
+    }
+
+
+def load_canonical(model, tensors):
+    """Assign canonical arrays to the model's variables."""
+    variables = weight_variables(model)
+    missing, unexpected = set(variables) - set(tensors), set(tensors) - set(variables)
+    if missing or unexpected:
+        raise SystemExit(
+            f"weights do not fit {SETTINGS['model']}: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+        )
+    for key, variable in variables.items():
+        value = np.asarray(tensors[key])
+        if tuple(value.shape) != tuple(variable.shape):
+            raise SystemExit(f"{key}: expected {list(variable.shape)}, got {list(value.shape)}")
+        variable.assign(value.astype(variable.dtype))

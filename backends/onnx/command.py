@@ -62,9 +62,9 @@ def sample_feeds(graph: Graph, batch: int = 64, length: int = 16) -> dict[str, n
 
 
 def validation_split(graph: Graph):
-    from backends.dataset import load_splits
+    from ..program.constants import data_splits
 
-    splits = load_splits(graph)
+    splits = data_splits(graph)
     return None if splits is None else splits[1]
 
 

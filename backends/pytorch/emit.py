@@ -7,12 +7,16 @@ from importlib import resources
 from pathlib import Path
 
 from compiler.codegen import Writer, comment, literal
+from compiler.errors import DlError
 from compiler.ir import Graph, Value
 from compiler.ops.conv import same_padding
 from compiler.training import fused_logits, label_kind, metric_kind
 
-from ..formatting import format_program, template_body
-from ..program_parts import emit_constants, emit_docstring, emit_initial_weights
+from ..program.constants import emit_docstring, emit_settings
+from ..program.formatting import format_program
+from ..program.initial_weights import emit_initial_weights
+from ..program.support import IMPORTS as STANDARD_IMPORTS
+from ..program.support import emit_main_guard, emit_shared_support, section, template_section, used_imports
 from ..spine import DTYPES, FIRST, LAST, Layouts, Namer
 from .lowerings import OPS, Context, Lowered, activate
 from .training import LOSSES, METRICS, OPTIMIZERS
@@ -96,8 +100,9 @@ def emit_metrics(w: Writer, graph: Graph) -> None:
         w.line("return metrics")
 
 
-def emit_regularization(w: Writer, graph: Graph, attrs: dict[str, str], weights: list) -> None:
-    torch_names = dict((canonical, torch_name) for canonical, torch_name, _ in weights)
+def regularization_terms(graph: Graph, weights: list[tuple[str, str, str]]) -> list[str]:
+    """The spec's L1/L2 penalties as torch expressions on `model`, in the order Keras adds them."""
+    torch_names = {canonical: torch_name for canonical, torch_name, _ in weights}
     terms = []
     for node, param in graph.params:
         regularizer = param.regularizer
@@ -108,12 +113,13 @@ def emit_regularization(w: Writer, graph: Graph, attrs: dict[str, str], weights:
             terms.append(f"{literal(regularizer.l1)} * {tensor}.abs().sum()")
         if regularizer.l2:
             terms.append(f"{literal(regularizer.l2)} * {tensor}.square().sum()")
+    return terms
+
+
+def emit_regularization(w: Writer, terms: list[str]) -> None:
     w.line()
     with w.block("def regularization(model):"):
         w.line('"""The spec\'s L1/L2 penalties, added to the loss as Keras adds them."""')
-        if not terms:
-            w.line("return 0.0")
-            return
         w.line("return (")
         w.level += 1
         for index, term in enumerate(terms):
@@ -144,10 +150,6 @@ def _with_needs(names: list[str], needs: dict[str, tuple[str, ...]]) -> list[str
     return ordered
 
 
-def _template_body() -> str:
-    return template_body("backends", "program_common.py") + "\n\n" + template_body("backends.pytorch", "template.py")
-
-
 RUNTIME_NEEDS = {
     "pad_same": ("same_padding",),
     "avg_pool_same": ("same_padding",),
@@ -156,12 +158,24 @@ RUNTIME_NEEDS = {
 }
 
 
+IMPORTS = (
+    ("import numpy as np", "np"),
+    ("import torch", "torch"),
+    ("import torch.nn.functional as F", "F"),
+    ("from safetensors.numpy import load_file, save_file", "save_file"),
+    ("from torch import nn", "nn"),
+)
+
+
 def emit_program(graph: Graph) -> str:
-    """A standalone PyTorch training program; needs torch, numpy, safetensors (scikit-learn for datasets)."""
+    """A standalone PyTorch training program; needs torch, numpy, safetensors (scikit-learn for datasets).
+
+    The model class and the training loop come first; support code (the canonical weight mapping, initial
+    weights, Keras semantics in torch, data and progress) follows under its own headings, only what this
+    model uses.
+    """
     training = graph.training
     if training.loss is None or training.optimizer is None:
-        from compiler.errors import DlError
-
         raise DlError(f"model '{graph.name}' needs a loss and an optimizer to be trained", graph.span)
     fused = fused_logits(graph)
     builder = ForwardBuilder(graph)
@@ -169,50 +183,53 @@ def emit_program(graph: Graph) -> str:
     class_name = Namer(builder.names.taken | RESERVED | {"MODEL_CLASS"})(graph.name)
     optimizer = training.optimizer
     w = Writer()
-    emit_docstring(w, graph, "PyTorch")
-    for line in (
-        "import argparse",
-        "import json",
-        "import math",
-        "import sys",
-        "import time",
-        "import zlib",
-        "from pathlib import Path",
-        "",
-        "import numpy as np",
-        "import torch",
-        "import torch.nn.functional as F",
-        "from safetensors.numpy import load_file, save_file",
-        "from torch import nn",
-    ):
-        w.line(line)
-    w.line()
-    emit_constants(w, graph, TORCH_DTYPES)
-    optimizer_args = {k: v for k, v in optimizer.args.items()}
-    w.line(f"OPTIMIZER = {literal(optimizer_args)}  # {optimizer.name}, Keras' arguments and update formula")
-    runtime = _definitions("runtime.py") | {"same_padding": inspect.getsource(same_padding)}
-    pieces = _with_needs([*builder.pieces, OPTIMIZERS[optimizer.name]], RUNTIME_NEEDS)
-    for piece in pieces:
-        w.line()
-        w.line()
-        w.lines_of(runtime[piece])
+    emit_settings(w, graph, TORCH_DTYPES)
+    w.line(f"# {optimizer.name}: Keras' arguments, and its update formula in {OPTIMIZERS[optimizer.name]} below")
+    w.line(f"OPTIMIZER = {literal(dict(optimizer.args))}")
     emit_model(w, graph, builder, class_name, fused)
     w.line()
     w.line(f"MODEL_CLASS = {class_name}")
-    w.line(f"OPTIMIZER_CLASS = {OPTIMIZERS[optimizer.name]}")
-    w.line("# canonical key, torch state_dict key, layout conversion")
-    w.line("WEIGHTS = [")
-    for entry in builder.weights:
-        w.line(f"    {literal(entry)},")
-    w.line("]")
-    emit_initial_weights(w, graph)
     emit_loss(w, graph, fused)
     emit_metrics(w, graph)
-    emit_regularization(w, graph, builder.attrs, builder.weights)
+    terms = regularization_terms(graph, builder.weights)
+    if terms:
+        emit_regularization(w, terms)
+    section(w, "training")
+    loop = template_section("backends.pytorch", "template.py", "training")
+    w.lines_of(loop if terms else loop.replace(" + regularization(model)", ""))
+
+    section(w, "support: canonical weights and initial weights")
+    w.line()
+    w.line("# canonical key, torch state_dict key, layout conversion, canonical shape, initializer")
+    w.line("WEIGHTS = [")
+    shapes = {f"{node.name}.{param.name}": (param.shape, param.initializer) for node, param in graph.params}
+    for entry in builder.weights:
+        w.line(f"    {literal((*entry, *shapes[entry[0]]))},")
+    w.line("]")
     w.line()
     w.line()
-    w.lines_of(_template_body())
-    return format_program(w.text())
+    w.lines_of(template_section("backends.pytorch", "template.py", "canonical weights"))
+    w.line()
+    w.line()
+    emit_initial_weights(w, graph)
+    section(w, "support: Keras semantics in PyTorch")
+    runtime = _definitions("runtime.py") | {"same_padding": inspect.getsource(same_padding)}
+    for piece in _with_needs([*builder.pieces, OPTIMIZERS[optimizer.name]], RUNTIME_NEEDS):
+        w.line()
+        w.line()
+        w.lines_of(runtime[piece])
+    w.line()
+    w.line()
+    w.line(f"OPTIMIZER_CLASS = {OPTIMIZERS[optimizer.name]}")
+    emit_shared_support(w)
+    emit_main_guard(w)
+    body = w.text()
+    head = Writer()
+    emit_docstring(head, graph, "PyTorch")
+    for line in (*used_imports(body, STANDARD_IMPORTS), "", *used_imports(body, IMPORTS)):
+        head.line(line)
+    head.line()
+    return format_program(head.text() + "\n" + body)
 
 
 def emit_model(w: Writer, graph: Graph, builder: ForwardBuilder, class_name: str, fused: str | None) -> None:

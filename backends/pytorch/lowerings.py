@@ -61,7 +61,7 @@ OPS = LoweringTable("pytorch")
 @OPS.lowering("Dense")
 def dense(ctx: Context) -> Lowered:
     features, units = ctx.in_shape[-1], ctx.args["units"]
-    module = f"nn.Linear({features}, {units}, bias={ctx.args['use_bias']})"
+    module = f"nn.Linear({features}, {units}{'' if ctx.args['use_bias'] else ', bias=False'})"
     weights = [("kernel", "weight", "transpose"), ("bias", "bias", "same")][: 1 + ctx.args["use_bias"]]
     return Lowered(f"self.{ctx.attr}({ctx.inputs[0]})", LAST, module, weights)
 
@@ -145,9 +145,15 @@ def conv(ctx: Context) -> Lowered:
             padding = literal(tuple(a for a, _ in pads))
         else:
             x = _pad_call(x, pads)
+    ones = (1,) * spatial
+    options = [  # torch's defaults left out
+        *([f"stride={literal(strides)}"] if strides != ones else []),
+        *([f"padding={padding}"] if padding != "0" else []),
+        *([f"dilation={literal(dilations)}"] if dilations != ones else []),
+        *([] if ctx.args["use_bias"] else ["bias=False"]),
+    ]
     module = (
-        f"nn.Conv{spatial}d({ctx.in_shape[-1]}, {ctx.args['filters']}, {literal(kernels)}, "
-        f"stride={literal(strides)}, padding={padding}, dilation={literal(dilations)}, bias={ctx.args['use_bias']})"
+        f"nn.Conv{spatial}d({', '.join([str(ctx.in_shape[-1]), str(ctx.args['filters']), literal(kernels), *options])})"
     )
     weights = [("kernel", "weight", f"conv{spatial}d"), ("bias", "bias", "same")][: 1 + ctx.args["use_bias"]]
     return Lowered(f"self.{ctx.attr}({x})", FIRST, module, weights, pieces)
@@ -182,7 +188,8 @@ def pool(ctx: Context) -> Lowered:
             x = _pad_call(x, pads, ", value=-math.inf")
     extra = "" if is_max or not any(padding) else ", count_include_pad=False"
     padding_text = f", padding={literal(padding)}" if any(padding) else ""
-    module = f"nn.{kind}{spatial}d({literal(kernels)}, {literal(strides)}{padding_text}{extra})"
+    stride_text = "" if strides == kernels else f", {literal(strides)}"  # torch's stride defaults to the window
+    module = f"nn.{kind}{spatial}d({literal(kernels)}{stride_text}{padding_text}{extra})"
     return Lowered(f"self.{ctx.attr}({x})", FIRST, module)
 
 

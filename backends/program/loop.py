@@ -1,0 +1,111 @@
+"""The training loop every generated program runs, one skeleton for both backends; the framework's part sits
+behind a trainer class the backend's program defines, with these hooks:
+
+    trainer = Trainer(args)        seeds, builds the model from canonical weights (--weights, else the seed's)
+    trainer.train_epoch(xs, y, order, batch_size, epoch, epochs) -> logs    one epoch on batches cut in `order`
+    trainer.evaluate(xs, y, batch_size) -> logs                              loss and metrics, inference mode
+    trainer.weights() -> canonical arrays;  trainer.load_weights(arrays)
+    trainer.save_checkpoint(folder, state);  trainer.load_checkpoint(folder) -> state
+    Trainer.framework, Trainer.checkpoint_name
+
+Framework-free and configured by parameters (the program's SETTINGS); the programs copy these functions in by
+source after the data and reporting functions they call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from .data import load_splits
+from .reporting import monitor_improved, plot_history, progress
+
+
+def train(args, trainer_class, settings):
+    """Train for the epochs asked, with early stopping and a checkpoint after each epoch; write the canonical
+    weights, history.json and curves.png into args.out and return the final figures."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = trainer_class(args)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = load_splits(settings, args.seed, args.data)
+    history, start_epoch, stopping = {}, 0, {"best": None, "wait": 0}
+    timing = []  # seconds per epoch of this run, for throughput; not resumed
+    shuffler = np.random.default_rng([args.seed, 1])
+    best_path = out / "best.safetensors"
+    if args.resume:
+        state = trainer.load_checkpoint(out)
+        history, start_epoch, stopping = state["history"], state["epoch"], state["stopping"]
+        shuffler.bit_generator.state = state["shuffler"]
+        print(f"resumed from {out / trainer.checkpoint_name} after epoch {start_epoch}", file=sys.stderr)
+    early = settings["early_stopping"]
+    steps = max(1, -(-len(train_y) // args.batch_size))
+    for epoch in range(start_epoch, args.epochs):
+        order = shuffler.permutation(len(train_y)) if settings["shuffle"] else np.arange(len(train_y))
+        started = time.perf_counter()
+        logs = trainer.train_epoch(train_x, train_y, order, args.batch_size, epoch, args.epochs)
+        seconds = time.perf_counter() - started
+        timing.append({"train_seconds": seconds, "train_samples": len(train_y)})
+        if len(val_y):
+            logs.update({f"val_{k}": v for k, v in trainer.evaluate(val_x, val_y, args.batch_size).items()})
+        progress(epoch + 1, args.epochs, steps, steps, logs, len(train_y) / seconds)
+        print(file=sys.stderr)
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        stop = False
+        if early:
+            value = logs[early["monitor"]]
+            mode = early["mode"] if early["mode"] != "auto" else ("max" if "acc" in early["monitor"] else "min")
+            if monitor_improved(value, stopping["best"], mode, early["min_delta"]):
+                stopping = {"best": value, "wait": 0}
+                if early["restore_best_weights"]:
+                    save_file(trainer.weights(), str(best_path))
+            else:
+                stopping["wait"] += 1
+                stop = stopping["wait"] > early["patience"]
+        trainer.save_checkpoint(
+            out,
+            {"history": history, "epoch": epoch + 1, "stopping": stopping, "shuffler": shuffler.bit_generator.state},
+        )
+        if stop:
+            print(f"early stopping after epoch {epoch + 1}: {early['monitor']} did not improve", file=sys.stderr)
+            break
+    if early and early["restore_best_weights"] and best_path.exists():
+        trainer.load_weights(load_file(str(best_path)))
+    results = {}
+    if len(test_y):
+        results = {f"test_{k}": v for k, v in trainer.evaluate(test_x, test_y, args.batch_size).items()}
+    metadata = {"model": settings["model"], "source": settings["source"]}
+    save_file(trainer.weights(), str(out / "weights.safetensors"), metadata=metadata)
+    (out / "history.json").write_text(json.dumps({"history": history, "final": results, "timing": timing}, indent=2))
+    plot_history(history, out / "curves.png")
+    final = {key: values[-1] for key, values in history.items()} | results
+    print("final: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
+    print(f"wrote {out / 'weights.safetensors'}, {out / 'history.json'}, {out / 'curves.png'}")
+    return final
+
+
+def run_training(argv, trainer_class, settings):
+    """The program's command line: its options default to the spec's settings."""
+    origin = f"generated by dlc from {settings['source']}"
+    parser = argparse.ArgumentParser(
+        description=f"Train {settings['model']} with {trainer_class.framework} ({origin})."
+    )
+    parser.add_argument("--epochs", type=int, default=settings["epochs"], help="epochs to train (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=settings["batch_size"], help="default: %(default)s")
+    parser.add_argument("--out", default=f"runs/{settings['model']}", help="output directory (default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=settings["seed"], help="initial weights, split and shuffling (default: %(default)s)"
+    )
+    parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{trainer_class.checkpoint_name}")
+    parser.add_argument("--weights", default=None, help="start from these canonical .safetensors weights")
+    parser.add_argument("--data", default=None, help="a different data file of the same kind (npz/csv sources)")
+    return train(parser.parse_args(argv), trainer_class, settings)
+
+
+FUNCTIONS = (train, run_training)  # what every program copies in

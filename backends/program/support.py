@@ -1,0 +1,65 @@
+"""Assembling a generated program: its support sections (after the model and the training loop, under one
+heading each), the framework-free functions every program copies in, and the imports its code uses."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from importlib import resources
+
+from compiler.codegen import Writer
+
+from . import data, loop, reporting
+
+RULE = "# " + "-" * 64  # a section marker, as in our own templates
+
+
+def section(w: Writer, title: str) -> None:
+    w.line()
+    w.line()
+    w.line(f"{RULE} {title}")
+    w.line()
+    w.line()
+
+
+def template_section(package: str, name: str, title: str) -> str:
+    """One section of one of our template modules: from its marker line to the next one."""
+    source = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    start = source.index(f"{RULE} {title}\n") + len(f"{RULE} {title}\n")
+    end = source.find(RULE, start)
+    return source[start : end if end >= 0 else len(source)].strip("\n")
+
+
+def emit_shared_support(w: Writer) -> None:
+    """The data, reporting and loop functions of backends/program, as every program runs them."""
+    section(w, "support: data, progress and the training loop")
+    for function in (*data.FUNCTIONS, *reporting.FUNCTIONS, *loop.FUNCTIONS):
+        w.line()
+        w.line()
+        w.lines_of(inspect.getsource(function))
+
+
+# import line -> the name it binds, as the program's code must use it
+IMPORTS = (
+    ("import argparse", "argparse"),
+    ("import csv", "csv"),
+    ("import json", "json"),
+    ("import math", "math"),
+    ("import os", "os"),
+    ("import sys", "sys"),
+    ("import time", "time"),
+    ("import zlib", "zlib"),
+    ("from pathlib import Path", "Path"),
+)
+
+
+def used_imports(body: str, candidates: tuple[tuple[str, str], ...]) -> list[str]:
+    """The import lines whose bound name `body` uses."""
+    return [line for line, name in candidates if re.search(rf"(?<![\w.]){re.escape(name)}[.(]", body)]
+
+
+def emit_main_guard(w: Writer) -> None:
+    w.line()
+    w.line()
+    with w.block('if __name__ == "__main__":'):
+        w.line("main()")
