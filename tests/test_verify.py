@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+from catalogue import CASES, LOSS_CASES, OPTIMIZER_CASES, OPTIMIZER_IDS, dl_value
 from conftest import EXAMPLES, ROOT
-from test_pytorch_ops import OPTIMIZER_CASES, OPTIMIZER_IDS, dl_value
 
 from backends import verify as verifier
 from compiler.argkinds import ACTIVATIONS
@@ -21,73 +21,12 @@ from compiler.weights import initial_weights, save_safetensors
 from dlc import cli
 
 STEPS = 5
-VEC, SEQ, IMG = "x: f32[6]", "x: f32[5, 3]", "x: f32[6, 6, 2]"
+VEC = "x: f32[6]"
 
 
 def model_text(inputs: str, layers: str, loss: str = "mse", optimizer: str = "Adam(learning_rate=0.01)") -> str:
     declared = "\n".join(f"  input {line.strip()}" for line in inputs.split(";"))
     return f"model Case {{\n{declared}\n  layers {{\n{layers}\n  }}\n  loss {loss}\n  optimizer {optimizer}\n}}\n"
-
-
-def merge(op: str, arguments: str = "p") -> tuple[str, str]:
-    return VEC, f"p: Dense(3)\nfrom x\nDense(3, activation=tanh)\n{op}({arguments})\nDense(2)"
-
-
-# One minimal model per registry op, with trainable weights on both sides of the op so that the
-# optimizer steps carry gradients through it.
-OP_MODELS: dict[str, tuple[str, str]] = {
-    "Dense": (VEC, "Dense(4, activation=tanh)\nDense(3, use_bias=false)"),
-    "Activation": (VEC, "Dense(4)\nActivation(selu)\nDense(3)"),
-    "ReLU": (VEC, "Dense(4)\nReLU(max_value=1.0, negative_slope=0.1, threshold=0.2)\nDense(3)"),
-    "LeakyReLU": (VEC, "Dense(4)\nLeakyReLU(negative_slope=0.2)\nDense(3)"),
-    # no bias before a softmax over time: a per-feature constant cancels out, so it has no true gradient
-    "Softmax": (SEQ, "Dense(4, use_bias=false)\nSoftmax(axis=1)\nFlatten()\nDense(3)"),
-    "Dropout": (VEC, "Dense(4)\nDropout(0.5)\nDense(3)"),
-    "Flatten": (IMG, "Conv2D(2, 3)\nFlatten()\nDense(3)"),
-    "Reshape": (VEC, "Dense(6)\nReshape((3, 2))\nConv1D(2, 2)\nFlatten()\nDense(3)"),
-    "Rescaling": (VEC, "Rescaling(0.5, offset=-1)\nDense(3)"),
-    "Conv1D": (SEQ, "Conv1D(4, 3, strides=2, padding=same, activation=relu)\nFlatten()\nDense(3)"),
-    "Conv2D": ("x: f32[7, 7, 2]", "Conv2D(3, 3, strides=2, padding=same, dilation_rate=1)\nFlatten()\nDense(3)"),
-    "MaxPool1D": ("x: f32[7, 3]", "Conv1D(3, 2)\nMaxPool1D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
-    "MaxPool2D": ("x: f32[7, 7, 2]", "Conv2D(3, 2)\nMaxPool2D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
-    "AvgPool1D": ("x: f32[7, 3]", "Conv1D(3, 2)\nAvgPool1D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
-    "AvgPool2D": ("x: f32[7, 7, 2]", "Conv2D(3, 2)\nAvgPool2D(3, strides=2, padding=same)\nFlatten()\nDense(2)"),
-    "GlobalAvgPool1D": (SEQ, "Conv1D(3, 2)\nGlobalAvgPool1D()\nDense(2)"),
-    "GlobalAvgPool2D": (IMG, "Conv2D(3, 2)\nGlobalAvgPool2D()\nDense(2)"),
-    "GlobalMaxPool1D": (SEQ, "Conv1D(3, 2)\nGlobalMaxPool1D()\nDense(2)"),
-    "GlobalMaxPool2D": (IMG, "Conv2D(3, 2)\nGlobalMaxPool2D(keepdims=true)\nFlatten()\nDense(2)"),
-    # no bias before the normalization: its true gradient is zero, and Adam would amplify the rounding noise
-    # each framework leaves in it into lr-sized steps in different directions (README, "dlc verify")
-    "BatchNormalization": (IMG, "Conv2D(3, 2, use_bias=false)\nBatchNormalization(momentum=0.9)\nFlatten()\nDense(2)"),
-    "LayerNormalization": (SEQ, "Dense(4)\nLayerNormalization()\nFlatten()\nDense(2)"),
-    "Embedding": ("ids: i64[6]", "Embedding(10, 4)\nFlatten()\nDense(3)"),
-    "SimpleRNN": (SEQ, "SimpleRNN(4, return_sequences=true)\nSimpleRNN(3)\nDense(2)"),
-    "LSTM": (SEQ, "LSTM(4, return_sequences=true)\nLSTM(3)\nDense(2)"),
-    "GRU": (SEQ, "GRU(4, return_sequences=true)\nGRU(3)\nDense(2)"),
-    "Bidirectional": (SEQ, "Bidirectional(LSTM(3, return_sequences=true), merge_mode=sum)\nBidirectional(GRU(2))"),
-    "Add": merge("Add"),
-    "Subtract": merge("Subtract"),
-    "Multiply": merge("Multiply"),
-    "Average": merge("Average"),
-    "Maximum": merge("Maximum"),
-    "Minimum": merge("Minimum"),
-    "Concatenate": merge("Concatenate"),
-}
-
-# Each loss with an output it accepts, and each of its arguments changed from the default.
-LOSS_MODELS: dict[str, tuple[str, str]] = {
-    "mean_squared_error": (VEC, "Dense(3)"),
-    "mean_absolute_error": (VEC, "Dense(3)"),
-    "huber(delta=0.5)": (VEC, "Dense(3)"),
-    "binary_crossentropy": (VEC, "Dense(2, activation=sigmoid)"),
-    "binary_crossentropy(from_logits=true, label_smoothing=0.1)": (VEC, "Dense(2)"),
-    "categorical_crossentropy": (VEC, "Dense(3, activation=softmax)"),
-    "categorical_crossentropy(label_smoothing=0.2)": (VEC, "Dense(3)\nSoftmax()"),
-    "categorical_crossentropy(from_logits=true)": (VEC, "Dense(3)"),
-    "sparse_categorical_crossentropy": (SEQ, "Dense(3, activation=softmax)"),
-    "sparse_categorical_crossentropy(from_logits=true)": (SEQ, "Dense(3)"),
-    "sparse_categorical_crossentropy(from_logits=false)": (VEC, "Dense(3)\nSoftmax()"),
-}
 
 
 def verified(text: str, name: str, steps: int = STEPS) -> verifier.Report:
@@ -102,18 +41,21 @@ def assert_within(report: verifier.Report, steps: int = STEPS) -> None:
     assert report.steps == steps
 
 
-def test_every_op_has_a_verify_model():
-    assert set(OP_MODELS) == set(REGISTRY)
+TRAINING_CASES = [case for case in CASES if case.trains]
+ADAM = "Adam(learning_rate=0.01)"
 
 
-def test_every_loss_has_a_verify_model():
-    assert {name.split("(")[0] for name in LOSS_MODELS} == set(LOSSES)
+def test_every_op_has_a_training_case():
+    assert {case.op for case in TRAINING_CASES} == set(REGISTRY)
 
 
-@pytest.mark.parametrize("op", sorted(OP_MODELS))
-def test_op_keeps_the_contract(op):
-    inputs, layers = OP_MODELS[op]
-    assert_within(verified(model_text(inputs, layers), op))
+def test_every_loss_has_a_case():
+    assert {name.split("(")[0] for name in LOSS_CASES} == set(LOSSES)
+
+
+@pytest.mark.parametrize("case", TRAINING_CASES, ids=lambda case: case.op)
+def test_op_keeps_the_contract(case):
+    assert_within(verified(case.text(ADAM), case.op))
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
@@ -131,10 +73,9 @@ def test_embedding_trains_with_keras_sparse_row_updates(optimizer, regularizer):
     assert_within(verified(model_text("ids: i32[6]", layers, optimizer=optimizer), "embedding"))
 
 
-@pytest.mark.parametrize("loss", sorted(LOSS_MODELS))
+@pytest.mark.parametrize("loss", sorted(LOSS_CASES))
 def test_loss_keeps_the_contract(loss):
-    inputs, layers = LOSS_MODELS[loss]
-    assert_within(verified(model_text(inputs, layers, loss=loss), "loss"))
+    assert_within(verified(LOSS_CASES[loss].text(ADAM), "loss"))
 
 
 @pytest.mark.parametrize(("name", "args"), OPTIMIZER_CASES, ids=OPTIMIZER_IDS)
