@@ -13,7 +13,6 @@ the same numbers through `dlc verify` in tests/test_verify.py.) Every optimizer 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import zlib
 
@@ -25,9 +24,9 @@ import torch
 from catalogue import CASES, IMG, OPTIMIZER_CASES, OPTIMIZER_IDS, Case, dl_value
 from reference import keras_numpy as K
 from reference import optimizers_numpy as O
+from test_pytorch_program import program_module
 
 from backends.onnx import export_model
-from backends.pytorch.emit import emit_program
 from compiler.frontend import load_text
 from compiler.ops import REGISTRY
 from compiler.training import OPTIMIZERS
@@ -45,11 +44,7 @@ BATCH = 3
 
 def build(text: str, tmp_path, name: str):
     (graph,) = load_text(text, f"{name}.dl")
-    path = tmp_path / f"{name}.py"
-    path.write_text(emit_program(graph))
-    spec = importlib.util.spec_from_file_location(f"dlc_ops_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module, _ = program_module(graph, tmp_path, name)
     return graph, module
 
 

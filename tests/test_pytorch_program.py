@@ -170,3 +170,32 @@ def test_crafted_names_and_paths_stay_inert(tmp_path):
     assert not marker.exists()
     weights, _ = load_safetensors(tmp_path / "out/weights.safetensors")
     assert set(weights) == {"forward.kernel", "forward.bias", "import.kernel", "import.bias"}
+
+
+@pytest.mark.parametrize("target", ["pytorch", "keras"])
+def test_underscore_names_become_public_identifiers(target):
+    """The namer never loops on a leading underscore (it once appended `_` forever) and never hands torch a
+    private attribute: `_x`, `__init__` and `_` name layers and inputs like any other name."""
+    from backends.program.loader import import_program
+
+    text = """
+    model _M {
+      input _: f32[3]
+      layers {
+        _x: Dense(4, activation=relu)
+        __init__: Dense(2)
+      }
+      loss mse
+      optimizer SGD()
+    }
+    """
+    (graph,) = load_text(text, "underscores.dl")
+    program = import_program(graph, target)
+    weights = initial_weights(graph, 0)
+    assert set(program.to_canonical(build_with(program, weights))) == set(weights)
+
+
+def build_with(program, weights):
+    model = program.MODEL_CLASS() if hasattr(program, "MODEL_CLASS") else program.build_model()
+    program.load_canonical(model, weights)
+    return model

@@ -158,6 +158,23 @@ RUNTIME_NEEDS = {
 }
 
 
+# a weight's layout conversion -> (canonical to torch, torch to canonical), on a NumPy array `a`
+LAYOUT_CONVERSIONS = {
+    "same": ("a", "a"),
+    "transpose": ("a.T", "a.T"),
+    "conv1d": ("a.transpose(2, 1, 0)", "a.transpose(2, 1, 0)"),
+    "conv2d": ("a.transpose(3, 2, 0, 1)", "a.transpose(2, 3, 1, 0)"),
+}
+
+
+def emit_layout_conversions(w: Writer, used: set[str]) -> None:
+    for name, column in (("FROM_CANONICAL", 0), ("TO_CANONICAL", 1)):
+        w.line(f"{name} = {{")
+        for conversion in sorted(used):
+            w.line(f"    {literal(conversion)}: lambda a: {LAYOUT_CONVERSIONS[conversion][column]},")
+        w.line("}")
+
+
 IMPORTS = (
     ("import numpy as np", "np"),
     ("import torch", "torch"),
@@ -209,6 +226,9 @@ def emit_program(graph: Graph) -> str:
     w.line()
     w.line()
     w.lines_of(template_section("backends.pytorch", "template.py", "canonical weights"))
+    w.line()
+    w.line()
+    emit_layout_conversions(w, {transform for _, _, transform in builder.weights})
     w.line()
     w.line()
     emit_initial_weights(w, graph)

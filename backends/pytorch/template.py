@@ -1,10 +1,10 @@
 """The PyTorch part of every generated program: the training step, the trainer behind the shared loop
 (backends/program/loop.py), and the canonical weight mapping.
 
-Pasted in by source (no user text). Besides torch and numpy it reads what the generator writes before it:
-SETTINGS, OPTIMIZER, WEIGHTS, MODEL_CLASS, OPTIMIZER_CLASS, compute_loss, compute_metrics, initial_weights, and
-`regularization` where the spec has penalties (the generator drops the `+ regularization(model)` terms when it
-has none).
+Pasted in by source (no user text). Besides torch and numpy it reads what the generator writes around it:
+SETTINGS, OPTIMIZER, WEIGHTS, TO_CANONICAL, FROM_CANONICAL, MODEL_CLASS, OPTIMIZER_CLASS, compute_loss,
+compute_metrics, initial_weights, and `regularization` where the spec has penalties (the generator drops the
+`+ regularization(model)` terms when it has none).
 """
 # ruff: noqa: F821
 
@@ -130,17 +130,3 @@ def load_canonical(model, tensors):
             if tuple(value.shape) != tuple(state[torch_key].shape):
                 raise SystemExit(f"{key}: expected {list(state[torch_key].shape)}, got {list(value.shape)}")
             state[torch_key].copy_(value)
-
-
-TO_CANONICAL = {
-    "same": lambda a: a,
-    "transpose": lambda a: a.T,
-    "conv1d": lambda a: a.transpose(2, 1, 0),
-    "conv2d": lambda a: a.transpose(2, 3, 1, 0),
-}
-FROM_CANONICAL = {
-    "same": lambda a: a,
-    "transpose": lambda a: a.T,
-    "conv1d": lambda a: a.transpose(2, 1, 0),
-    "conv2d": lambda a: a.transpose(3, 2, 0, 1),
-}
