@@ -16,15 +16,13 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from compiler.codegen import identifier
 from compiler.ir import Node, Value
 
 LAST, FIRST = "last", "first"
 DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64"}
-
-Lowered = TypeVar("Lowered")
 
 
 class Context:
@@ -47,11 +45,11 @@ class Context:
 
 
 @dataclass(frozen=True)
-class Lowering(Generic[Lowered]):
+class Lowering:
     """One op's lowering: the layout its inputs must arrive in (None: whichever they are in) and the function."""
 
     wants: str | None
-    lower: Callable[[Any], Lowered]
+    lower: Callable[[Any], Any]  # Context -> what the backend makes of the node
 
 
 class LoweringTable(dict[str, Lowering]):
@@ -88,7 +86,7 @@ def permutation(rank: int, layout: str) -> tuple[int, ...]:
     return (0, rank - 1, *range(1, rank - 1)) if layout == FIRST else (0, *range(2, rank), 1)
 
 
-class Layouts(Generic[Lowered]):
+class Layouts:
     """Each IR value under the names it has in each layout; `convert(name, value, layout, order)` makes the
     backend's transposition, once per value and layout."""
 

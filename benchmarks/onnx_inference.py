@@ -35,7 +35,6 @@ accuracy. Every (model, batch) where int8 is slower than float32 by more than SA
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import re
 import statistics
@@ -92,10 +91,10 @@ class Prepared:
 
 def trained_module(run: Path, weights: dict):
     """The generated program `train` wrote into the run folder, its model built with the trained weights."""
+    from backends.program.loader import load_program
+
     (program_path,) = run.glob("train_*.py")
-    spec = importlib.util.spec_from_file_location(f"bench_program_{run.name}", program_path)
-    program = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(program)
+    program = load_program(program_path, f"bench_program_{run.name}")
     model = program.MODEL_CLASS()
     program.load_canonical(model, weights)
     return model.eval()

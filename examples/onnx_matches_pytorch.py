@@ -6,7 +6,6 @@ that the ONNX outputs match the trained PyTorch model's (the program `dlc train`
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from backends.onnx.predict import load_session, predict
+from backends.program.loader import load_program
 from compiler.weights import load_safetensors
 
 TOLERANCE = 1e-5
@@ -22,9 +22,7 @@ TOLERANCE = 1e-5
 
 def main(run: Path) -> int:
     (program_path,) = run.glob("train_*.py")
-    spec = importlib.util.spec_from_file_location("trained_program", program_path)
-    program = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(program)
+    program = load_program(program_path, "trained_program")
     model = program.MODEL_CLASS()
     program.load_canonical(model, load_safetensors(run / "weights.safetensors")[0])
     model.eval()

@@ -3,7 +3,6 @@ PyTorch program computes, trains to the same weights from the same seed, and res
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,7 +14,7 @@ import torch
 from conftest import EXAMPLES, ROOT
 
 from backends.keras.emit import emit_program as emit_keras
-from backends.program.loader import train
+from backends.program.loader import load_program, train
 from backends.pytorch.emit import emit_program as emit_pytorch
 from compiler.frontend import load
 from compiler.weights import load_safetensors
@@ -27,10 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def program_module(source, tmp_path, name):
     path = tmp_path / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"dlc_test_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_program(path, f"dlc_test_{name}")
 
 
 def random_weights(graph, seed=3):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import torch
 from conftest import ROOT
 
 from backends.program.constants import data_splits
+from backends.program.loader import load_program
 from compiler.frontend import load_model
 from compiler.weights import load_safetensors
 
@@ -33,9 +33,7 @@ def test_trained_iris_predicts_the_same_on_onnx_runtime_as_in_pytorch(tmp_path):
     onnx_out = np.load(tmp_path / "p.npy")
 
     (program_path,) = run.glob("train_*.py")
-    spec = importlib.util.spec_from_file_location("iris_program", program_path)
-    program = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(program)
+    program = load_program(program_path, "iris_program")
     model = program.MODEL_CLASS()
     program.load_canonical(model, load_safetensors(run / "weights.safetensors")[0])
     model.eval()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 import torch
 from conftest import EXAMPLES, ROOT
 
-from backends.program.loader import train
+from backends.program.loader import load_program, train
 from backends.pytorch.emit import emit_program
 from compiler.frontend import load, load_text
 from compiler.weights import initial_weights, load_safetensors
@@ -20,10 +19,7 @@ from compiler.weights import initial_weights, load_safetensors
 def program_module(graph, tmp_path, name="program"):
     path = tmp_path / f"{name}.py"
     path.write_text(emit_program(graph))
-    spec = importlib.util.spec_from_file_location(f"dlc_test_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module, path
+    return load_program(path, f"dlc_test_{name}"), path
 
 
 def random_inputs(graph, batch=3, length=5):

@@ -43,14 +43,19 @@ def loaded(path: Path, name: str) -> Iterator[ModuleType]:
         sys.modules.pop(name, None)
 
 
+def load_program(path: Path, name: str) -> ModuleType:
+    """The program at `path`, executed as module `name` (a program's `main` runs only when called)."""
+    with loaded(path, name) as module:
+        return module
+
+
 def import_program(graph: Graph, target: str) -> ModuleType:
     """Generate `graph`'s program for `target` and import it as a fresh module."""
     source = emit_program(graph, target)
     with tempfile.TemporaryDirectory(prefix="dlc-program-") as folder:
         path = Path(folder) / f"{target}_{graph.name}.py"
         path.write_text(source)
-        with loaded(path, f"dlc_{target}_program_{graph.name}") as module:
-            return module
+        return load_program(path, f"dlc_{target}_program_{graph.name}")
 
 
 def train(
