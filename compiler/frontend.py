@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,8 @@ from .elaborate import elaborate
 from .errors import DlError, Source, Span
 from .ir import Graph
 from .parser import parse
+
+MAX_SPEC_BYTES = 2 * 2**20  # a 10,000-layer spec is ~0.3 MB; parsing costs a few hundred bytes of memory per byte
 
 
 @contextmanager
@@ -40,13 +43,26 @@ def load_text(text: str, path: str = "<string>") -> list[Graph]:
 
 
 def load(path: str | Path) -> list[Graph]:
+    """All models in the .dl file at `path`: a regular file of at most MAX_SPEC_BYTES, never a device or a
+    pipe (which could be endless or block forever)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DlError(f"{path}: not a regular file; a spec is a .dl file")
+        if info.st_size > MAX_SPEC_BYTES:
+            raise DlError(f"{path}: {info.st_size:,} bytes is larger than a spec may be ({MAX_SPEC_BYTES:,} bytes)")
+        with path.open("rb") as handle:
+            blob = handle.read(MAX_SPEC_BYTES + 1)
+        if len(blob) > MAX_SPEC_BYTES:
+            raise DlError(f"{path}: larger than a spec may be ({MAX_SPEC_BYTES:,} bytes)")
+        text = blob.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode reads
     except FileNotFoundError:
         raise DlError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DlError(f"{path}: cannot read: {error}") from None
+    except UnicodeDecodeError as error:
+        raise DlError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise DlError(f"{path}: cannot read: {error.strerror or error}") from None
     return load_text(text, str(path))
 
 

@@ -104,3 +104,29 @@ def test_check_missing_file_is_an_error_not_a_traceback(tmp_path):
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr
     assert "IrisMLP" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "oversized"])
+def test_check_refuses_inputs_that_are_not_a_bounded_regular_file(tmp_path, kind):
+    """A FIFO would block forever and /dev/zero never ends: neither is opened. A file beyond the size limit is
+    refused before it is read."""
+    import os
+
+    from compiler.frontend import MAX_SPEC_BYTES
+
+    if kind == "fifo":
+        path = tmp_path / "spec.dl"
+        os.mkfifo(path)
+        expected = "not a regular file"
+    elif kind == "device":
+        path, expected = Path("/dev/zero"), "not a regular file"
+    elif kind == "folder":
+        path, expected = tmp_path, "not a regular file"
+    else:
+        path = tmp_path / "big.dl"
+        path.write_text("# " + "x" * MAX_SPEC_BYTES + "\n")
+        expected = "larger than a spec may be"
+    result = run("-m", "dlc", "check", str(path), "examples/iris_mlp.dl")
+    assert result.returncode == 1
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert "IrisMLP" in result.stdout  # the other file is still checked
