@@ -195,3 +195,40 @@ def build_with(program, weights):
     model = program.MODEL_CLASS() if hasattr(program, "MODEL_CLASS") else program.build_model()
     program.load_canonical(model, weights)
     return model
+
+
+COLLIDING_NAMES = [
+    ("pytorch", "json"),
+    ("pytorch", "sys"),
+    ("pytorch", "Path"),
+    ("pytorch", "SETTINGS"),
+    ("pytorch", "OPTIMIZER"),
+    ("pytorch", "KerasAdam"),
+    ("pytorch", "print"),
+    ("keras", "keras"),
+    ("keras", "json"),
+]
+
+
+@pytest.mark.parametrize(("target", "name"), COLLIDING_NAMES, ids=[f"{t}-{n}" for t, n in COLLIDING_NAMES])
+def test_model_and_layer_names_never_shadow_what_the_program_defines(tmp_path, target, name):
+    """A model, input or layer named like one of the program's own globals (an import, a constant, a support
+    class, a builtin) trains for an epoch and writes its history: the generated identifiers step aside."""
+    text = f"""
+    model {name} {{
+      input {name}_in: f32[4]
+      layers {{
+        pad_same: Dense(5, activation=relu)
+        {name}_layer: Dense(3, activation=softmax)
+      }}
+      loss sparse_categorical_crossentropy
+      optimizer Adam()
+      train {{ data = dataset("iris") epochs = 1 batch_size = 50 }}
+    }}
+    """
+    (graph,) = load_text(text, str(tmp_path / "names.dl"))
+    final = train(graph, target, tmp_path / "out", epochs=1)
+    assert np.isfinite(final["loss"])
+    assert (tmp_path / "out/history.json").exists()
+    weights, _ = load_safetensors(tmp_path / "out/weights.safetensors")
+    assert set(weights) == set(graph.weight_names())

@@ -3,10 +3,13 @@ heading each), the framework-free functions every program copies in, and the imp
 
 from __future__ import annotations
 
+import ast
+import builtins
 import inspect
 import re
 from importlib import resources
 
+from compiler import weights
 from compiler.codegen import Writer
 
 from . import data, loop, reporting
@@ -63,3 +66,29 @@ def emit_main_guard(w: Writer) -> None:
     w.line()
     with w.block('if __name__ == "__main__":'):
         w.line("main()")
+
+
+def top_level_names(source: str) -> set[str]:
+    """The functions, classes and variables `source` defines at module level."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
+def template_names(package: str, name: str) -> set[str]:
+    return top_level_names(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
+
+
+# What every program may define or import at module level, whichever parts it carries: a name the spec
+# chooses (the model's class) must be none of them, nor a builtin.
+SHARED_NAMES = (
+    {function.__name__ for function in (*data.FUNCTIONS, *reporting.FUNCTIONS, *loop.FUNCTIONS)}
+    | top_level_names(inspect.getsource(weights))
+    | {"SETTINGS", "WEIGHTS", "SAMPLERS", "FORGET_BIASES", "initial_weights", "main"}
+    | {name for _, name in IMPORTS}
+    | set(dir(builtins))
+)

@@ -16,15 +16,30 @@ from ..program.constants import emit_docstring, emit_settings
 from ..program.formatting import format_program
 from ..program.initial_weights import emit_initial_weights
 from ..program.support import IMPORTS as STANDARD_IMPORTS
-from ..program.support import emit_main_guard, emit_shared_support, section, template_section, used_imports
+from ..program.support import (
+    SHARED_NAMES,
+    emit_main_guard,
+    emit_shared_support,
+    section,
+    template_names,
+    template_section,
+    used_imports,
+)
 from ..spine import DTYPES, FIRST, LAST, Layouts, Namer
 from .lowerings import OPS, Context, Lowered, activate
 from .training import LOSSES, METRICS, OPTIMIZERS
 
-# What a submodule's attribute or a forward variable must never be called: torch.nn.Module's own members
-# and what the program imports.
+# What a submodule's attribute, a forward variable or the model's class must never be called: torch.nn.Module's
+# own members, and every name the program defines or imports at module level.
 MODULE_ATTRIBUTES = {"forward", "finish", "training", "to", "eval", "train", "cuda", "cpu", "apply", "half", "float"}
-RESERVED = MODULE_ATTRIBUTES | {"self", "logits", "torch", "F", "nn", "math", "np"}
+PROGRAM_NAMES = (
+    SHARED_NAMES
+    | template_names("backends.pytorch", "template.py")
+    | template_names("backends.pytorch", "runtime.py")
+    | {"OPTIMIZER", "MODEL_CLASS", "OPTIMIZER_CLASS", "TO_CANONICAL", "FROM_CANONICAL"}
+    | {"compute_loss", "compute_metrics", "regularization", "np", "torch", "F", "nn", "load_file", "save_file"}
+)
+RESERVED = MODULE_ATTRIBUTES | PROGRAM_NAMES | {"self", "logits"}
 TORCH_DTYPES = {dtype: "float32" if dtype == "f16" else name for dtype, name in DTYPES.items()}
 
 
@@ -197,7 +212,7 @@ def emit_program(graph: Graph) -> str:
     fused = fused_logits(graph)
     builder = ForwardBuilder(graph)
     builder.build(fused)
-    class_name = Namer(builder.names.taken | RESERVED | {"MODEL_CLASS"})(graph.name)
+    class_name = Namer(builder.names.taken | RESERVED)(graph.name)
     optimizer = training.optimizer
     w = Writer()
     emit_settings(w, graph, TORCH_DTYPES)
