@@ -92,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.weights:
         weights = Path(args.weights)
         _weights_or_seed(graph, args.weights)  # a DlError naming every misfit, before any framework loads
-    train(graph, args.backend, out, epochs=args.epochs, seed=args.seed, weights=weights)
+    train(graph, args.backend, out, epochs=args.epochs, seed=args.seed, weights=weights, resume=args.resume)
     if args.export:
         from backends.onnx.command import export
 
@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights", help="start from these canonical .safetensors weights (e.g. trained in the other backend)"
     )
     train.add_argument("--export", action="store_true", help="also write OUT/model.onnx from the trained weights")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in OUT, up to --epochs")
 
     export = commands.add_parser("export", help="export a model to ONNX (weights from a .safetensors file)")
     export.add_argument("file", metavar="FILE")

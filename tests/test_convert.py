@@ -3,6 +3,7 @@ converted files load into the generated programs; bad files get one-line errors.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -157,3 +158,22 @@ def test_dlc_train_rejects_weights_of_another_model(tmp_path, capsys):
     assert cli.main([*argv, "--out", str(tmp_path / "run")]) == 1
     assert "do not fit model 'IrisMLP'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_dlc_train_resume_trains_only_the_remaining_epochs(tmp_path):
+    """`dlc train --resume` continues the run in OUT: the history holds every epoch, but this run's timings
+    only the epochs it trained, and the weights equal an uninterrupted run's."""
+    spec, out = ROOT / "examples/iris_mlp.dl", tmp_path / "run"
+    first = dlc("train", spec, "--out", out, "--epochs", 2)
+    assert first.returncode == 0, first.stderr
+    resumed = dlc("train", spec, "--out", out, "--epochs", 4, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "after epoch 2" in resumed.stderr
+    run = json.loads((out / "history.json").read_text())
+    assert len(run["history"]["loss"]) == 4 and len(run["timing"]) == 2
+    straight = dlc("train", spec, "--out", tmp_path / "straight", "--epochs", 4)
+    assert straight.returncode == 0, straight.stderr
+    a, _ = load_safetensors(out / "weights.safetensors")
+    b, _ = load_safetensors(tmp_path / "straight/weights.safetensors")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

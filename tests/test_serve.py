@@ -464,3 +464,23 @@ def test_writes_of_one_loop_turn_leave_as_one():
         assert dropped.writes == [] and dropped.aborted
 
     asyncio.run(scenario())
+
+
+def test_a_model_named_dot_dot_never_leaves_the_triton_repository(onnx_files, tmp_path):
+    """A third-party file may name itself `..` in its metadata: the name is refused for the file's stem, and a
+    file whose stem is `..` is an error, so no folder outside the repository is ever written."""
+    model = onnx.load(str(next(iter(onnx_files.values()))))
+    for prop in model.metadata_props:
+        if prop.key == "model_name":
+            prop.value = ".."
+    named = tmp_path / "third_party.onnx"
+    onnx.save(model, str(named))
+    repo = tmp_path / "inner" / "repo"
+    (folder,) = write_triton_repository([named], repo)
+    assert folder == repo / "third_party"
+    assert sorted(p.name for p in (tmp_path / "inner").iterdir()) == ["repo"]
+    dotted = tmp_path / "...onnx"
+    onnx.save(model, str(dotted))
+    with pytest.raises(DlError, match="not only dots"):
+        write_triton_repository([dotted], repo)
+    assert sorted(p.name for p in (tmp_path / "inner").iterdir()) == ["repo"]

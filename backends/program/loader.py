@@ -65,6 +65,7 @@ def train(
     epochs: int | None = None,
     seed: int | None = None,
     weights: Path | None = None,
+    resume: bool = False,
 ) -> dict:
     """`dlc train`: write the program into `out` and run its `main`; returns its final figures."""
     out.mkdir(parents=True, exist_ok=True)
@@ -75,6 +76,8 @@ def train(
     for option, value in (("--epochs", epochs), ("--seed", seed), ("--weights", weights)):
         if value is not None:
             argv += [option, str(value)]
+    if resume:
+        argv.append("--resume")
     print(f"training with {program}", file=sys.stderr)
     with loaded(program, f"dlc_program_{program.stem}") as module:
         return module.main(argv)

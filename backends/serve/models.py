@@ -44,11 +44,16 @@ def _batched(nodes) -> bool:
     return all(len(node.shape) >= 1 and not isinstance(node.shape[0], int) for node in nodes)
 
 
+def valid_name(name: str) -> bool:
+    """A name safe in a URL path and as a folder of a Triton repository: never `.` or `..`."""
+    return bool(name and _NAME.match(name) and name.strip("."))
+
+
 def model_name(path: Path, metadata: dict[str, str]) -> str:
     """The name a model is served under: a name in its metadata_props, else the file's stem."""
     for key in NAME_KEYS:
         value = metadata.get(key, "").strip()
-        if value and _NAME.match(value):
+        if valid_name(value):
             return value
     return path.stem
 
@@ -68,8 +73,8 @@ def load_model(path: str | Path, threads: int | None = None) -> LoadedModel:
         raise DlError(f"{path}: the model has no inputs or no outputs")
     signature = Signature(_specs(inputs, path), _specs(outputs, path), _batched(inputs) and _batched(outputs))
     name = model_name(path, dict(session.get_modelmeta().custom_metadata_map))
-    if not _NAME.match(name):
-        raise DlError(f"{path}: model name {name!r} may only use letters, digits, '_', '.' and '-'")
+    if not valid_name(name):
+        raise DlError(f"{path}: model name {name!r} may only use letters, digits, '_', '.' and '-', and not only dots")
     return LoadedModel(name, path, session, signature, [o.name for o in outputs], [i.name for i in inputs])
 
 
