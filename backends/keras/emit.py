@@ -120,7 +120,7 @@ def emit_program(graph: Graph) -> str:
     head = Writer()
     emit_docstring(head, graph, "Keras")
     standard = used_imports(body, STANDARD_IMPORTS)
-    modules = sorted([line for line in standard if line.startswith("import ")] + ["import os"])  # os: set up Keras
+    modules = sorted({line for line in standard if line.startswith("import ")} | {"import os"})  # os: Keras set-up
     for line in (
         *modules,
         *(line for line in standard if line.startswith("from ")),

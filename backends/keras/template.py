@@ -59,8 +59,8 @@ def train_epoch(model, xs, y, batch_size, epoch, epochs):
 
 
 class KerasTrainer:
-    """The Keras side of the training loop: the compiled model and its checkpoint (model and optimizer state in
-    checkpoint.keras, the loop's state and the random generators' in checkpoint.json)."""
+    """The Keras side of the training loop: the compiled model and its checkpoint, one checkpoint.keras holding
+    the model, the optimizer's state and (as dlc_state.json inside the archive) the loop's state."""
 
     framework = "Keras"
     checkpoint_name = "checkpoint.keras"
@@ -84,12 +84,18 @@ class KerasTrainer:
         load_canonical(self.model, tensors)
 
     def save_checkpoint(self, folder, state):
-        self.model.save(folder / self.checkpoint_name)
-        (folder / "checkpoint.json").write_text(json.dumps(state))
+        def write(partial):
+            self.model.save(partial)
+            with zipfile.ZipFile(partial, "a") as archive:
+                archive.writestr("dlc_state.json", json.dumps(state))
+
+        replace_atomically(folder / self.checkpoint_name, write)
 
     def load_checkpoint(self, folder):
-        self.model = keras.models.load_model(folder / self.checkpoint_name)  # safe mode: weights and state, no code
-        return json.loads((folder / "checkpoint.json").read_text())
+        path = folder / self.checkpoint_name
+        self.model = keras.models.load_model(path)  # safe mode: weights and optimizer state, no code
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("dlc_state.json"))
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@ behind a trainer class the backend's program defines, with these hooks:
     trainer.evaluate(xs, y, batch_size) -> logs                              loss and metrics, inference mode
     trainer.weights() -> canonical arrays;  trainer.load_weights(arrays)
     trainer.save_checkpoint(folder, state);  trainer.load_checkpoint(folder) -> state
-    Trainer.framework, Trainer.checkpoint_name
+    Trainer.framework, Trainer.checkpoint_name       a checkpoint is one file, written through replace_atomically
 
 Framework-free and configured by parameters (the program's SETTINGS); the programs copy these functions in by
 source after the data and reporting functions they call.
@@ -24,7 +24,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from .data import load_splits
-from .reporting import monitor_improved, plot_history, progress
+from .reporting import monitor_improved, plot_history, progress, replace_atomically
 
 
 def train(args, trainer_class, settings):
@@ -64,7 +64,8 @@ def train(args, trainer_class, settings):
             if monitor_improved(value, stopping["best"], mode, early["min_delta"]):
                 stopping = {"best": value, "wait": 0}
                 if early["restore_best_weights"]:
-                    save_file(trainer.weights(), str(best_path))
+                    best = trainer.weights()
+                    replace_atomically(best_path, lambda partial, best=best: save_file(best, str(partial)))
             else:
                 stopping["wait"] += 1
                 stop = stopping["wait"] > early["patience"]
@@ -81,8 +82,10 @@ def train(args, trainer_class, settings):
     if len(test_y):
         results = {f"test_{k}": v for k, v in trainer.evaluate(test_x, test_y, args.batch_size).items()}
     metadata = {"model": settings["model"], "source": settings["source"]}
-    save_file(trainer.weights(), str(out / "weights.safetensors"), metadata=metadata)
-    (out / "history.json").write_text(json.dumps({"history": history, "final": results, "timing": timing}, indent=2))
+    weights = trainer.weights()
+    replace_atomically(out / "weights.safetensors", lambda partial: save_file(weights, str(partial), metadata=metadata))
+    record = json.dumps({"history": history, "final": results, "timing": timing}, indent=2)
+    replace_atomically(out / "history.json", lambda partial: partial.write_text(record))
     plot_history(history, out / "curves.png")
     final = {key: values[-1] for key, values in history.items()} | results
     print("final: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))

@@ -3,6 +3,7 @@ test and the curves. Framework-free; the programs copy these functions in by sou
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -18,6 +19,18 @@ def monitor_improved(value, best, mode, min_delta):
     if best is None:
         return True
     return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def replace_atomically(path, write):
+    """Write `path` through `write(temporary path)` in the same folder and one rename, so that a kill or a
+    Ctrl-C at any instant leaves the previous file whole; an interrupted write leaves no partial file."""
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def plot_history(history, path):
@@ -41,8 +54,8 @@ def plot_history(history, path):
         axis.set_xlabel("epoch")
         axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    replace_atomically(path, lambda partial: figure.savefig(partial, dpi=100))
     plt.close(figure)
 
 
-FUNCTIONS = (progress, monitor_improved, plot_history)  # what every program copies in
+FUNCTIONS = (progress, monitor_improved, replace_atomically, plot_history)  # what every program copies in

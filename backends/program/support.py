@@ -51,6 +51,7 @@ IMPORTS = (
     ("import os", "os"),
     ("import sys", "sys"),
     ("import time", "time"),
+    ("import zipfile", "zipfile"),
     ("import zlib", "zlib"),
     ("from pathlib import Path", "Path"),
 )

@@ -85,10 +85,8 @@ class TorchTrainer:
 
     def save_checkpoint(self, folder, state):
         model, optimizer = self.model.state_dict(), self.optimizer.state_dict()
-        torch.save(
-            state | {"model": model, "optimizer": optimizer, "torch_rng": torch.get_rng_state()},
-            folder / self.checkpoint_name,
-        )
+        checkpoint = state | {"model": model, "optimizer": optimizer, "torch_rng": torch.get_rng_state()}
+        replace_atomically(folder / self.checkpoint_name, lambda partial: torch.save(checkpoint, partial))
 
     def load_checkpoint(self, folder):
         checkpoint = torch.load(folder / self.checkpoint_name, weights_only=True)
