@@ -102,3 +102,34 @@ def test_random_kills_during_training_lose_nothing(tmp_path):
     )
     assert straight.returncode == 0, straight.stderr
     same_weights(out / "weights.safetensors", tmp_path / "straight/weights.safetensors")
+
+
+DROPOUT_SPEC = """
+model Dropped {
+  input x: f32[4]
+  layers {
+    Dense(16, activation=relu)
+    Dropout(0.5)
+    Dense(3, activation=softmax)
+  }
+  loss sparse_categorical_crossentropy
+  optimizer Adam()
+  train { data = dataset("iris") batch_size = 16 }
+}
+"""
+
+
+@pytest.mark.parametrize("target", ["pytorch", "keras"])
+def test_resume_continues_dropouts_random_stream(target, tmp_path):
+    """Dropout draws from a random stream that the checkpoint keeps: 2 epochs, then `--resume` to 4, equal
+    4 straight epochs exactly (Keras once restarted its Dropout generators: 0.007 apart)."""
+    from compiler.frontend import load_text
+
+    (graph,) = load_text(DROPOUT_SPEC, str(tmp_path / "dropped.dl"))
+    path = tmp_path / f"dropped_{target}.py"
+    path.write_text(emit_program(graph, target))
+    module = load_program(path, f"dropped_{target}")
+    module.main(["--out", str(tmp_path / "run"), "--epochs", "2"])
+    module.main(["--out", str(tmp_path / "run"), "--epochs", "4", "--resume"])
+    module.main(["--out", str(tmp_path / "straight"), "--epochs", "4"])
+    same_weights(tmp_path / "run/weights.safetensors", tmp_path / "straight/weights.safetensors")

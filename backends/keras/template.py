@@ -84,10 +84,12 @@ class KerasTrainer:
         load_canonical(self.model, tensors)
 
     def save_checkpoint(self, folder, state):
+        seeds = {name: generator.state.numpy().tolist() for name, generator in seed_generators(self.model)}
+
         def write(partial):
             self.model.save(partial)
             with zipfile.ZipFile(partial, "a") as archive:
-                archive.writestr("dlc_state.json", json.dumps(state))
+                archive.writestr("dlc_state.json", json.dumps(state | {"seed_generators": seeds}))
 
         replace_atomically(folder / self.checkpoint_name, write)
 
@@ -95,7 +97,20 @@ class KerasTrainer:
         path = folder / self.checkpoint_name
         self.model = keras.models.load_model(path)  # safe mode: weights and optimizer state, no code
         with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("dlc_state.json"))
+            state = json.loads(archive.read("dlc_state.json"))
+        seeds = state.pop("seed_generators")
+        for name, generator in seed_generators(self.model):  # Dropout's random stream goes on where it stopped
+            generator.state.assign(np.asarray(seeds[name], dtype=generator.state.dtype))
+        return state
+
+
+def seed_generators(model):
+    """(layer path, its SeedGenerator) for each layer that draws random numbers (Dropout); a saved model
+    keeps their weights but not where their random streams were."""
+    for layer in model._flatten_layers():
+        for attribute, value in vars(layer).items():
+            if isinstance(value, keras.random.SeedGenerator):
+                yield f"{layer.path}/{attribute}", value
 
 
 def main(argv=None):
