@@ -219,6 +219,25 @@ class ModelBuilder:
         return env
 
     # the model
+    def check_every_layer_reaches(self, output: Value) -> None:
+        """A layer whose output reaches no model output is an error, as an unused input is: Keras would leave
+        it out of the model (and out of its parameter count), so the spec would not say what runs."""
+        producers = {node.output.name: node for node in self.nodes}
+        reaching, pending = set(), [output.name]
+        while pending:
+            name = pending.pop()
+            if name in producers and name not in reaching:
+                reaching.add(name)
+                pending += [value.name for value in producers[name].inputs]
+        read = {value.name for node in self.nodes for value in node.inputs}
+        for node in self.nodes:
+            if node.output.name not in reaching and node.output.name not in read:
+                raise DlNameError(
+                    f"layer '{node.name}' ({node.op}): its output reaches no model output",
+                    node.span,
+                    f"use it (`from {node.name}`, or list it in a merge), or remove it",
+                )
+
     def inputs(self) -> list[Value]:
         values = []
         for decl in self.model.inputs:
@@ -251,6 +270,7 @@ class ModelBuilder:
         for decl, value in zip(model.inputs, inputs, strict=True):
             if value.name not in used:
                 raise DlNameError(f"input '{decl.name}' is never used", decl.span, f"read it with `from {decl.name}`")
+        self.check_every_layer_reaches(output)
         training = build_training(tuple(inputs), output, sections)
         return Graph(model.name, model.span.source, tuple(inputs), tuple(self.nodes), output, training, model.span)
 

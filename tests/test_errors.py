@@ -315,3 +315,20 @@ def test_bad_string_escape():
 def test_number_out_of_range():
     text = model("    Dropout(1e999)")
     assert_error(text, "1e999", DlSyntaxError, "number 1e999 is out of range")
+
+
+def test_a_layer_whose_output_reaches_no_output_is_an_error():
+    """Keras would drop it from the model and from its parameter count (85 counted where Keras counts 67)."""
+    text = model("    side: Dense(3)\n    Dense(5)\n    from x\n    Dense(2)")
+    assert_error(
+        text,
+        "Dense(5)",
+        DlNameError,
+        "layer 'dense' (Dense): its output reaches no model output",
+        "use it (`from dense`, or list it in a merge), or remove it",
+    )
+
+
+def test_a_labelled_layer_used_later_is_fine():
+    (graph,) = load_text(model("    side: Dense(3)\n    from x\n    Dense(3)\n    Add(side)"))
+    assert [node.name for node in graph.nodes] == ["side", "dense", "add"]
