@@ -150,3 +150,22 @@ def test_dlc_verify_rejects_weights_of_another_model(tmp_path, capsys):
     save_safetensors(tmp_path / "w.safetensors", initial_weights(graph, 0))
     assert cli.main(["verify", str(ROOT / "examples/iris_mlp.dl"), "--weights", str(tmp_path / "w.safetensors")]) == 1
     assert "do not fit model 'IrisMLP'" in capsys.readouterr().err
+
+
+RAW_OUTPUT_LOSSES = {
+    "sparse_categorical_crossentropy": "Dense(3)",
+    "categorical_crossentropy": "Dense(3)",
+    "binary_crossentropy": "Dense(2)",
+}
+
+
+@pytest.mark.parametrize("loss", sorted(RAW_OUTPUT_LOSSES))
+def test_probability_losses_on_raw_outputs_keep_the_contract(loss):
+    """A last Dense without an activation under a probability loss (a common mistake in published code): its
+    outputs are negative and above one, and each framework must clip and normalise as Keras' TensorFlow
+    backend does (the sparse form once differed by up to 7)."""
+    text = model_text(VEC, f"Dense(4, activation=tanh)\n{RAW_OUTPUT_LOSSES[loss]}", loss=f"{loss}(from_logits=false)")
+    (graph,) = load_text(text, "raw.dl")
+    weights = {key: value * 4 for key, value in initial_weights(graph, 0).items()}  # outputs well outside [0, 1]
+    report = verifier.verify(graph, weights, "raw outputs", steps=STEPS)
+    assert_within(report)

@@ -16,10 +16,11 @@ LossBody = Callable[[dict[str, Any], bool, str], list[str]]
 def _sparse_crossentropy(args: dict[str, Any], from_logits: bool, classes_to_dim1: str) -> list[str]:
     if from_logits:
         return [f"return F.cross_entropy(output{classes_to_dim1}, target)"]
+    # Keras (TensorFlow) clips, takes the log, then normalises (a log-softmax of the logs): on outputs that
+    # are not probabilities this differs from normalising first, as the dense form does
     return [
-        "probabilities = output / output.sum(dim=-1, keepdim=True)",
-        "probabilities = probabilities.clamp(1e-7, 1 - 1e-7)",
-        f"return F.nll_loss(torch.log(probabilities){classes_to_dim1}, target)",
+        "log_probabilities = torch.log(output.clamp(1e-7, 1 - 1e-7))",
+        f"return F.cross_entropy(log_probabilities{classes_to_dim1}, target)",
     ]
 
 

@@ -649,3 +649,22 @@ def test_unknown_arguments_are_refused():
     with pytest.raises(ValueError):
         K.dense(x, kernel, use_bias=False, units=3)
     K.dense(x, kernel, use_bias=False, units=2, kernel_initializer="zeros", kernel_regularizer=None)
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"])
+def test_probability_losses_on_raw_outputs(keras, loss):
+    """Outputs that are not probabilities (negative, above one): Keras' TensorFlow backend clips and normalises
+    the dense form, but clips, logs and log-softmaxes the sparse one; the reference must say the same."""
+    r = rng(31)
+    output = f32(r.normal(0.5, 2.0, (8, 3)))
+    assert (output < 0).any() and (output > 1).any()
+    labels = r.integers(0, 3, 8)
+    target = labels if loss.startswith("sparse") else np.eye(3, dtype=np.float32)[labels]
+    if loss == "binary_crossentropy":
+        target = f32(r.integers(0, 2, (8, 3)))
+    keras_loss = {
+        "binary_crossentropy": keras.losses.BinaryCrossentropy,
+        "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+    }[loss]()
+    close(getattr(K, loss)(target, output), np.asarray(keras_loss(target, output)))
