@@ -3,9 +3,7 @@ and read and written as `.safetensors` files through the safetensors library."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DlError, did_you_mean
+from .files import write_atomically
 from .ir import Graph
 
 TRUNCATION_STDDEV = 0.87962566103423978  # stddev of a standard normal truncated at +-2
@@ -188,18 +187,6 @@ def save_safetensors(path: str | Path, tensors: Mapping[str, Any], metadata: Map
     except (SafetensorError, ValueError) as error:
         raise DlError(f"{path}: cannot encode the weights: {error}") from None
     write_atomically(path, blob, "weights")
-
-
-def write_atomically(path: Path, blob: bytes, what: str) -> None:
-    """`blob` into `path` through a temporary file in the same folder and one rename."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_bytes(blob)
-        os.replace(partial, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise DlError(f"{path}: cannot write {what}: {error.strerror or error}") from None
 
 
 def load_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

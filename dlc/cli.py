@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from backends.serve.limits import DEFAULT_MAX_BODY_BYTES
 from compiler import __version__
 from compiler.errors import DlError
+from compiler.files import write_atomically
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -71,7 +72,7 @@ def run_compile(args: argparse.Namespace) -> int:
 
     program = emit_program(graph, args.target)
     if args.output:
-        Path(args.output).write_text(program)
+        write_atomically(Path(args.output), program.encode("utf-8"), "the program")
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(program)

@@ -130,3 +130,10 @@ def test_check_refuses_inputs_that_are_not_a_bounded_regular_file(tmp_path, kind
     assert result.returncode == 1
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert "IrisMLP" in result.stdout  # the other file is still checked
+
+
+def test_compile_into_a_missing_folder_is_a_user_error(tmp_path):
+    result = run("-m", "dlc", "compile", "examples/iris_mlp.dl", "-o", str(tmp_path / "missing" / "program.py"))
+    assert result.returncode == 1
+    assert "cannot write the program: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr

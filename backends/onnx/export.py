@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 
 from compiler import __version__ as source_version
 from compiler.errors import DlError
+from compiler.files import write_atomically
 from compiler.ir import Graph
 from compiler.weights import check_weights
 
@@ -106,8 +107,5 @@ def model_metadata(graph: Graph) -> dict[str, str]:
 
 
 def save(model: onnx.ModelProto, path: str | Path) -> None:
-    """Write `model` to `path`; a DlError (one line) when the file cannot be written."""
-    try:
-        onnx.save_model(model, str(path))
-    except OSError as error:
-        raise DlError(f"{path}: cannot write the ONNX model: {error.strerror or error}") from None
+    """Write `model` to `path` through a temporary file and one rename; a DlError (one line) when it cannot."""
+    write_atomically(Path(path), model.SerializeToString(), "the ONNX model")
