@@ -13,10 +13,8 @@ from compiler.training import LOSSES as LOSS_SPECS
 from compiler.training import OPTIMIZERS as OPTIMIZER_SPECS
 
 from ..program.constants import emit_docstring, emit_settings
-from ..program.formatting import format_program
 from ..program.initial_weights import emit_initial_weights
-from ..program.support import IMPORTS as STANDARD_IMPORTS
-from ..program.support import emit_main_guard, emit_shared_support, section, template_section, used_imports
+from ..program.support import emit_main_guard, emit_shared_support, program_source, section, template_section
 from ..spine import DTYPES, LAST, Context, Namer
 from .lowerings import OPS, same
 from .training import LOSSES, METRICS, OPTIMIZERS
@@ -85,6 +83,12 @@ IMPORTS = (
     ("import numpy as np", "np"),
     ("from safetensors.numpy import load_file, save_file", "save_file"),
 )
+PREAMBLE = (
+    'os.environ.setdefault("KERAS_BACKEND", "tensorflow")',
+    'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow start-up chatter',
+    "import keras  # noqa: E402  (after the environment settings above)",
+    "import tensorflow as tf  # noqa: E402",
+)
 
 
 def emit_program(graph: Graph) -> str:
@@ -116,22 +120,6 @@ def emit_program(graph: Graph) -> str:
     emit_initial_weights(w, graph)
     emit_shared_support(w)
     emit_main_guard(w)
-    body = w.text()
     head = Writer()
     emit_docstring(head, graph, "Keras")
-    standard = used_imports(body, STANDARD_IMPORTS)
-    modules = sorted({line for line in standard if line.startswith("import ")} | {"import os"})  # os: Keras set-up
-    for line in (
-        *modules,
-        *(line for line in standard if line.startswith("from ")),
-        "",
-        *used_imports(body, IMPORTS),
-        "",
-        'os.environ.setdefault("KERAS_BACKEND", "tensorflow")',
-        'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow start-up chatter',
-        "import keras  # noqa: E402  (after the environment settings above)",
-        "import tensorflow as tf  # noqa: E402",
-    ):
-        head.line(line)
-    head.line()
-    return format_program(head.text() + "\n" + body)
+    return program_source(w, head, IMPORTS, PREAMBLE)

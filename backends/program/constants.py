@@ -11,6 +11,7 @@ from compiler.ir import Graph
 from compiler.training import label_kind
 from compiler.training_types import DataSource
 
+from ..spine import DTYPES
 from . import data
 
 
@@ -64,7 +65,7 @@ def data_splits(graph: Graph, seed: int | None = None):
     """
     if graph.training.settings.data is None:
         return None
-    dtypes = {"f16": "float32", "f32": "float32", "f64": "float32", "i32": "int32", "i64": "int64"}
+    dtypes = {dtype: "float32" if dtype.startswith("f") else name for dtype, name in DTYPES.items()}
     return data.load_splits(settings(graph, dtypes), seed)
 
 

@@ -13,6 +13,7 @@ from compiler import weights
 from compiler.codegen import Writer
 
 from . import data, loop, reporting
+from .formatting import format_program
 
 RULE = "# " + "-" * 64  # a section marker, as in our own templates
 
@@ -60,6 +61,20 @@ IMPORTS = (
 def used_imports(body: str, candidates: tuple[tuple[str, str], ...]) -> list[str]:
     """The import lines whose bound name `body` uses."""
     return [line for line, name in candidates if re.search(rf"(?<![\w.]){re.escape(name)}[.(]", body)]
+
+
+def program_source(
+    body: Writer, docstring: Writer, third_party: tuple[tuple[str, str], ...], preamble: tuple[str, ...] = ()
+) -> str:
+    """The whole program: its docstring, the standard-library and `third_party` imports its body uses (with
+    `import os` whenever the preamble needs it), the preamble, then the body; formatted by ruff."""
+    text = body.text()
+    standard = used_imports(text + "\n".join(preamble), IMPORTS)
+    head = docstring
+    for line in (*standard, "", *used_imports(text, third_party), *(["", *preamble] if preamble else [])):
+        head.line(line)
+    head.line()
+    return format_program(head.text() + "\n" + text)
 
 
 def emit_main_guard(w: Writer) -> None:

@@ -13,17 +13,15 @@ from compiler.ops.conv import same_padding
 from compiler.training import fused_logits, label_kind, metric_kind
 
 from ..program.constants import emit_docstring, emit_settings
-from ..program.formatting import format_program
 from ..program.initial_weights import emit_initial_weights
-from ..program.support import IMPORTS as STANDARD_IMPORTS
 from ..program.support import (
     SHARED_NAMES,
     emit_main_guard,
     emit_shared_support,
+    program_source,
     section,
     template_names,
     template_section,
-    used_imports,
 )
 from ..spine import DTYPES, FIRST, LAST, Layouts, Namer
 from .lowerings import OPS, Context, Lowered, activate
@@ -258,13 +256,9 @@ def emit_program(graph: Graph) -> str:
     w.line(f"OPTIMIZER_CLASS = {OPTIMIZERS[optimizer.name]}")
     emit_shared_support(w)
     emit_main_guard(w)
-    body = w.text()
     head = Writer()
     emit_docstring(head, graph, "PyTorch")
-    for line in (*used_imports(body, STANDARD_IMPORTS), "", *used_imports(body, IMPORTS)):
-        head.line(line)
-    head.line()
-    return format_program(head.text() + "\n" + body)
+    return program_source(w, head, IMPORTS)
 
 
 def emit_model(w: Writer, graph: Graph, builder: ForwardBuilder, class_name: str, fused: str | None) -> None:
