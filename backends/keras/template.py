@@ -12,7 +12,7 @@ before it: SETTINGS, WEIGHTS, build_model, build_optimizer, build_loss, METRICS 
 def compiled_model(seed, weights_path=None):
     """The model from canonical weights (the seed's initial ones without a path), compiled for training."""
     model = build_model()
-    load_canonical(model, load_file(weights_path) if weights_path else initial_weights(seed))
+    load_canonical(model, read_weights(weights_path) if weights_path else initial_weights(seed))
     model.compile(optimizer=build_optimizer(), loss=build_loss(), metrics=METRICS)
     return model
 

@@ -81,7 +81,7 @@ def emit_main_guard(w: Writer) -> None:
     w.line()
     w.line()
     with w.block('if __name__ == "__main__":'):
-        w.line("main()")
+        w.line("run_as_script(main)")
 
 
 def top_level_names(source: str) -> set[str]:

@@ -48,7 +48,7 @@ class TorchTrainer:
     def __init__(self, args):
         torch.manual_seed(args.seed)
         self.model = MODEL_CLASS()
-        load_canonical(self.model, load_file(args.weights) if args.weights else initial_weights(args.seed))
+        load_canonical(self.model, read_weights(args.weights) if args.weights else initial_weights(args.seed))
         if not any(parameter.requires_grad for parameter in self.model.parameters()):
             raise SystemExit(f"{SETTINGS['model']} has no trainable weights: there is nothing to train")
         self.optimizer = OPTIMIZER_CLASS(self.model.parameters(), **OPTIMIZER)

@@ -1,0 +1,95 @@
+"""A generated program run by hand answers its user's mistakes and a Ctrl-C with one line and an exit status,
+never a traceback: `--resume` with no checkpoint or a broken one, `--weights` that do not read or hold NaN,
+`--out` naming a file."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from safetensors.numpy import save_file
+
+from backends.program.loader import emit_program, load_program
+from compiler.frontend import load_model
+from compiler.weights import initial_weights
+
+IRIS = ROOT / "examples/iris_mlp.dl"
+CHECKPOINTS = {"pytorch": "checkpoint.pt", "keras": "checkpoint.keras"}
+
+
+@pytest.fixture(scope="module", params=["pytorch", "keras"])
+def program(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp(request.param) / f"iris_{request.param}.py"
+    path.write_text(emit_program(load_model(IRIS), request.param))
+    return request.param, path
+
+
+@pytest.fixture(scope="module")
+def module(program):
+    target, path = program
+    return load_program(path, f"faults_{target}")
+
+
+def refused(module, options, *phrases):
+    """`main` ends with SystemExit(message): Python prints the message alone and exits with status 1."""
+    with pytest.raises(SystemExit) as stopped:
+        module.main([str(option) for option in options])
+    message = stopped.value.code
+    assert isinstance(message, str), message
+    for phrase in phrases:
+        assert phrase in message
+
+
+def test_resume_without_a_checkpoint_says_so(program, module, tmp_path):
+    target, _ = program
+    refused(module, ["--out", tmp_path / "run", "--resume"], "no checkpoint at", CHECKPOINTS[target])
+
+
+def test_resume_from_a_broken_checkpoint_says_which_file(program, module, tmp_path):
+    target, _ = program
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / CHECKPOINTS[target]).write_bytes(b"not a checkpoint")
+    refused(module, ["--out", tmp_path / "run", "--resume"], "does not load", CHECKPOINTS[target])
+
+
+def test_unreadable_or_nan_weights_are_refused_with_their_name(module, tmp_path):
+    truncated = tmp_path / "truncated.safetensors"
+    weights = initial_weights(load_model(IRIS), 0)
+    save_file(weights, str(truncated))
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    refused(module, ["--out", tmp_path / "a", "--weights", truncated], "truncated.safetensors")
+    poisoned = tmp_path / "nan.safetensors"
+    key = sorted(weights)[0]
+    save_file(weights | {key: np.full_like(weights[key], np.nan)}, str(poisoned))
+    refused(module, ["--out", tmp_path / "b", "--weights", poisoned], f"'{key}'", "NaN")
+
+
+def test_out_naming_a_file_is_refused(module, tmp_path):
+    (tmp_path / "taken").write_text("mine")
+    refused(module, ["--out", tmp_path / "taken"], "is a file")
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130(program, tmp_path):
+    """Run as a script, as a user runs it: Python's own handling would print a KeyboardInterrupt traceback."""
+    target, path = program
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, str(path), "--out", str(out), "--epochs", "1000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / CHECKPOINTS[target]).exists() and time.monotonic() < deadline:  # into the epochs
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    assert "interrupted" in errors
