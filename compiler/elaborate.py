@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,6 +16,9 @@ from .values import CallValue, call_value, evaluate
 
 DTYPES = FLOAT_DTYPES + INT_DTYPES
 MAX_LAYERS = 200_000
+# One tensor (a weight, or one sample's output) holds at most this many values (4 TiB of float32): far beyond any
+# published model, and 200,000 layers of them still count in int64.
+MAX_TENSOR_VALUES = 2**40
 MAX_PASSES = 1_000_000  # repeat passes per model, empty ones included
 BLOCK_INPUT = "in"
 
@@ -142,6 +146,14 @@ class ModelBuilder:
             word = "shapes" if len(inputs) > 1 else "shape"
             message = f"layer '{name}' ({spec.name}) {problem}; its input {word}: {shapes}"
             raise DlShapeError(message, call.span, self.shape_hint(spec, inputs)) from None
+        largest = max((p.size for p in params), default=0)
+        largest = max(largest, math.prod(d or 1 for d in out_type.shape))
+        if largest > MAX_TENSOR_VALUES:
+            raise DlShapeError(
+                f"layer '{name}' ({spec.name}) makes a tensor of {largest:,} values, beyond the limit of 2**40",
+                call.span,
+                "no machine holds it: make the layer smaller",
+            )
         self.taken.add(name)
         output = Value(name, out_type)
         self.nodes.append(Node(name, spec.name, tuple(inputs), output, args, params, call.span))
@@ -250,6 +262,8 @@ class ModelBuilder:
                 raise DlShapeError(
                     f"input '{decl.name}' has a zero dimension", decl.span, "dimensions are positive or ?"
                 )
+            if math.prod(d or 1 for d in decl.dims) > MAX_TENSOR_VALUES:
+                raise DlShapeError(f"input '{decl.name}' holds more than 2**40 values per sample", decl.span)
             self.taken.add(decl.name)
             values.append(Value(decl.name, TensorType(decl.dtype, decl.dims)))
         return values

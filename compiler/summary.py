@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .ir import Graph, show_shape
+from .memory import show_bytes, weight_bytes
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
@@ -37,6 +38,7 @@ def table(graph: Graph) -> str:
         f"Total params: {total:,}",
         f"Trainable params: {graph.trainable_count:,}",
         f"Non-trainable params: {graph.non_trainable_count:,}",
+        f"Weight memory: {show_bytes(weight_bytes(graph))} (float32)",
     ]
     return "\n".join(lines)
 
@@ -56,6 +58,7 @@ def as_json(graph: Graph) -> dict:
             "total": graph.trainable_count + graph.non_trainable_count,
             "trainable": graph.trainable_count,
             "non_trainable": graph.non_trainable_count,
+            "bytes": weight_bytes(graph),
         },
         "layers": [
             {

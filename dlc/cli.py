@@ -12,6 +12,7 @@ from backends.serve.limits import DEFAULT_MAX_BODY_BYTES
 from compiler import __version__
 from compiler.errors import DlError
 from compiler.files import write_atomically
+from compiler.memory import ensure_fits
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -86,6 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
     from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
+    ensure_fits(graph, "train")
     from backends.program.loader import train
 
     out = Path(args.out) if args.out else Path("runs") / graph.name
@@ -108,6 +110,7 @@ def run_export(args: argparse.Namespace) -> int:
     from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
+    ensure_fits(graph, "export", batch_size=1)
     from backends.onnx.command import export
 
     weights = Path(args.weights) if args.weights else None
@@ -222,6 +225,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from compiler.frontend import load_model
 
     graph = load_model(args.file, args.model)
+    ensure_fits(graph, "verify", batch_size=1)
     if args.steps < 0:
         raise DlError(f"--steps must be 0 or more, got {args.steps}")
     weights, note = _weights_or_seed(graph, args.weights)

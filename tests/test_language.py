@@ -236,7 +236,8 @@ def test_check_json_matches_the_documented_schema(capsys):
     assert report["inputs"] == [{"name": "rows", "dtype": "f32", "shape": [None, 8]}]
     assert report["outputs"] == [{"name": "dense", "shape": [10]}]
     lstm = 4 * (8 * 32 + 32 * 32 + 32)
-    assert report["params"] == {"total": lstm + 330, "trainable": lstm + 330, "non_trainable": 0}
+    total = lstm + 330
+    assert report["params"] == {"total": total, "trainable": total, "non_trainable": 0, "bytes": 4 * total}
     assert report["layers"][1] == {
         "name": "lstm",
         "type": "LSTM",
@@ -252,6 +253,7 @@ def test_check_table_reads_like_a_keras_summary(capsys):
     assert 'Model: "IrisMLP"' in out
     assert "dense_2 (Dense)" in out and "(None, 3)" in out
     assert "Total params: 193" in out and "Non-trainable params: 0" in out
+    assert "Weight memory: 772 B (float32)" in out
 
 
 def test_ir_printer_matches_its_golden_file():
