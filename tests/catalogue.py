@@ -3,52 +3,23 @@ NumPy reference of Keras (tests/test_ops.py), the ONNX export tests (tests/test_
 contract through training (tests/test_verify.py, the cases marked `trains`).
 
 A case is a tiny `.dl` model built around one registry op, with non-default arguments where they change the
-computation. Adding a layer adds its cases here, one line each.
+computation. Adding a layer adds its cases here, one line each; the families added since version 1 keep theirs in
+`catalogue_<family>.py`, listed into CASES here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from case import IMG, SEQ, VEC, Case
+from catalogue_conv_variants import CONV_VARIANT_CASES
+from catalogue_resize import RESIZE_CASES
 
 from compiler.argkinds import ACTIVATIONS
-
-
-@dataclass(frozen=True)
-class Case:
-    """One case: `op` is the registry op it is about (it must appear in the model)."""
-
-    id: str
-    op: str
-    inputs: str  # `input` declarations, one per line
-    layers: str
-    length: int = 5  # the size of a `?` dimension
-    loss: str = "mse"
-    scale: float = 1.0  # input scale, to reach ReLU's max_value and the like
-    lengths: tuple[int, ...] = ()  # sizes of a `?` dimension to run at, when not only `length`
-    weight_scale: float = 1.0  # of the random normal weights: unbounded recurrences need smaller ones
-    rtol: float = 0.0  # relative tolerance against the reference, beside 1e-5 absolute (the contract's is 1e-5)
-    trains: bool = False  # the op's training model: weights on both sides of it, for `dlc verify --steps 5`
-
-    def text(self, optimizer: str = "SGD()") -> str:
-        return (
-            f"model Case {{\n{self.inputs}\n  layers {{\n{self.layers}\n  }}\n"
-            f"  loss {self.loss}\n  optimizer {optimizer}\n}}\n"
-        )
-
-    @property
-    def run_lengths(self) -> tuple[int, ...]:
-        return self.lengths or (self.length,)
 
 
 def dl_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value)
-
-
-VEC = "  input x: f32[6]"
-SEQ = "  input x: f32[5, 3]"
-IMG = "  input x: f32[6, 6, 2]"
 
 
 def pool_cases(op: str, spatial: int) -> list[Case]:
@@ -1083,6 +1054,8 @@ CASES: list[Case] = [
         "p: Dense(3)\nfrom x\nDense(3, activation=tanh)\nConcatenate(p)\nDense(2)",
         trains=True,
     ),
+    *CONV_VARIANT_CASES,
+    *RESIZE_CASES,
 ]
 
 # each loss with an output it accepts, and each of its arguments changed from the default

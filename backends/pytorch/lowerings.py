@@ -1,61 +1,18 @@
-"""One lowering per IR op to PyTorch: the submodule to build, the forward expression, the weight mapping.
-
-Values flow in one of two layouts: `last` (channels-last, as the spec and Keras see them) or `first`
-(NCHW/NCW, what torch's convolutions and pooling want). Spatial ops keep `first` between each other so
-a conv stack permutes once at each end instead of around every layer.
+"""One lowering per IR op to PyTorch: the submodule to build, the forward expression, the weight mapping
+(the table and its types are in table.py). Spatial ops keep the `first` layout between each other, so a conv
+stack permutes once at each end instead of around every layer. The families added since version 1 have their
+own modules, imported here so that importing this module fills the table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from compiler.codegen import literal
-from compiler.ir import Node
-from compiler.ops.conv import same_padding
 
-from ..spine import FIRST, LAST, LoweringTable
-from ..spine import Context as BaseContext
+from ..spine import FIRST, LAST
+from . import conv_variants, resize  # noqa: F401  (each registers its family's lowerings)
+from .table import ACTIVATIONS, OPS, Context, Lowered, activate, pad_call, same_paddings
 
-ACTIVATIONS = {
-    "linear": "{x}",
-    "relu": "torch.relu({x})",
-    "sigmoid": "torch.sigmoid({x})",
-    "tanh": "torch.tanh({x})",
-    "softmax": "torch.softmax({x}, dim={dim})",
-    "gelu": "F.gelu({x})",
-    "elu": "F.elu({x})",
-    "selu": "F.selu({x})",
-    "softplus": "F.softplus({x})",
-    "swish": "F.silu({x})",
-}
-
-
-def activate(name: str, x: str, layout: str) -> str:
-    """The expression applying activation `name` to `x` (softmax over the channels of `layout`)."""
-    return ACTIVATIONS[name].format(x=x, dim=1 if layout == FIRST else -1)
-
-
-@dataclass
-class Lowered:
-    """What one node becomes: an optional submodule, its forward expression, the output layout,
-    the canonical -> torch weight mapping (name, torch attribute, transform) and runtime pieces used."""
-
-    expr: str
-    layout: str = LAST
-    module: str | None = None
-    weights: list[tuple[str, str, str]] = field(default_factory=list)
-    pieces: tuple[str, ...] = ()
-
-
-class Context(BaseContext):
-    """The spine's context, and `attr`: the submodule's attribute name, `self.<attr>`."""
-
-    def __init__(self, node: Node, inputs: list[str], layout: str, attr: str):
-        super().__init__(node, inputs, layout)
-        self.attr = attr
-
-
-OPS = LoweringTable("pytorch")
+__all__ = ["ACTIVATIONS", "OPS", "Context", "Lowered", "activate"]
 
 
 @OPS.lowering("Dense")
@@ -119,32 +76,19 @@ def rescaling(ctx: Context) -> Lowered:
     return Lowered(expr, ctx.layout)
 
 
-def _paddings(ctx: Context, kernels, strides, dilations):
-    """Per spatial dim (before, after) for `same`, or None when a size is only known at run time."""
-    sizes = ctx.in_shape[:-1]
-    if any(s is None for s in sizes):
-        return None
-    return [same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernels, strides, dilations, strict=True)]
-
-
-def _pad_call(x: str, pads, value: str = "") -> str:
-    flat = [p for before_after in reversed(pads) for p in before_after]  # F.pad lists the last dim first
-    return f"F.pad({x}, {literal(tuple(flat))}{value})"
-
-
 @OPS.lowering("Conv1D", "Conv2D", wants=FIRST)
 def conv(ctx: Context) -> Lowered:
     spatial = len(ctx.args["kernel_size"])
     kernels, strides, dilations = ctx.args["kernel_size"], ctx.args["strides"], ctx.args["dilation_rate"]
     x, padding, pieces = ctx.inputs[0], "0", ()
     if ctx.args["padding"] == "same":
-        pads = _paddings(ctx, kernels, strides, dilations)
+        pads = same_paddings(ctx, kernels, strides, dilations)
         if pads is None:
             x, pieces = f"pad_same({x}, {literal(kernels)}, {literal(strides)}, {literal(dilations)})", ("pad_same",)
         elif all(a == b for a, b in pads):
             padding = literal(tuple(a for a, _ in pads))
         else:
-            x = _pad_call(x, pads)
+            x = pad_call(x, pads)
     ones = (1,) * spatial
     options = [  # torch's defaults left out
         *([f"stride={literal(strides)}"] if strides != ones else []),
@@ -168,7 +112,7 @@ def pool(ctx: Context) -> Lowered:
     kind = "MaxPool" if is_max else "AvgPool"
     x, padding = ctx.inputs[0], (0,) * spatial
     if ctx.args["padding"] == "same":
-        pads = _paddings(ctx, kernels, strides, (1,) * spatial)
+        pads = same_paddings(ctx, kernels, strides, (1,) * spatial)
         symmetric = pads is not None and all(a == b and 2 * a <= k for (a, b), k in zip(pads, kernels, strict=True))
         if not symmetric and not is_max:
             return Lowered(
@@ -185,7 +129,7 @@ def pool(ctx: Context) -> Lowered:
                 pieces=("pad_same",),
             )
         else:
-            x = _pad_call(x, pads, ", value=-math.inf")
+            x = pad_call(x, pads, ", value=-math.inf")
     extra = "" if is_max or not any(padding) else ", count_include_pad=False"
     padding_text = f", padding={literal(padding)}" if any(padding) else ""
     stride_text = "" if strides == kernels else f", {literal(strides)}"  # torch's stride defaults to the window

@@ -763,11 +763,18 @@ LAYERS: dict[str, Callable[[Sequence, Mapping[str, Any], Mapping[str, Any]], np.
 def apply_layer(op: str, inputs: Sequence, weights: Mapping[str, Any], args: Mapping[str, Any]) -> np.ndarray:
     """Run registry op `op` in inference mode: `inputs` a list of arrays, `weights` keyed by canonical
     names without the layer prefix (`kernel`, `forward.bias`), `args` the registry-bound Keras arguments."""
-    try:
-        run = LAYERS[op]
-    except KeyError:
-        raise ValueError(f"no reference for op {op!r}") from None
+    run = LAYERS.get(op) or family_layers().get(op)
+    if run is None:
+        raise ValueError(f"no reference for op {op!r}")
     return run(list(inputs), dict(weights), dict(args))
+
+
+def family_layers() -> dict[str, Callable[[Sequence, Mapping[str, Any], Mapping[str, Any]], np.ndarray]]:
+    """The references of the layer families added since version 1, each in its own module (which builds on the
+    helpers here, so it is imported when first needed rather than at the top)."""
+    from . import conv_variants_numpy, resize_numpy
+
+    return conv_variants_numpy.LAYERS | resize_numpy.LAYERS
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+"""Transposed, separable and depthwise convolutions (LANGUAGE.md, "Version 2 additions")."""
+
+from __future__ import annotations

@@ -1,0 +1,57 @@
+"""The Keras lowering table and the layer-constructor writer every family's lowerings module shares.
+
+The spec's arguments already carry Keras' names, so most ops lower to their Keras class with those arguments.
+Initializer arguments are left out: every program loads the seed's canonical weights (compiler/weights.py) over
+whatever Keras drew.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.codegen import literal
+from compiler.ops import REGISTRY
+from compiler.values import Regularizer
+
+from ..spine import LoweringTable
+
+INITIALIZER_ARGS = ("kernel_initializer", "recurrent_initializer", "bias_initializer", "embeddings_initializer")
+NOT_KERAS_ARGS = (*INITIALIZER_ARGS, "unit_forget_bias")  # unit_forget_bias shapes only the initial bias
+
+OPS = LoweringTable("keras")  # op -> the Keras layer constructor it becomes; Keras is channels-last throughout
+
+
+def regularizer(value: Regularizer) -> str:
+    if value.l1 and value.l2:
+        return f"keras.regularizers.L1L2(l1={literal(value.l1)}, l2={literal(value.l2)})"
+    return f"keras.regularizers.L1({literal(value.l1)})" if value.l1 else f"keras.regularizers.L2({literal(value.l2)})"
+
+
+# the language's activations by their Keras 3 names (the language took Keras' names)
+ACTIVATIONS = {
+    name: name for name in ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu", "softplus", "swish")
+}
+ACTIVATION_ARGS = ("activation", "recurrent_activation")
+
+
+def argument(key: str, value: Any) -> str:
+    if isinstance(value, Regularizer):
+        return regularizer(value)
+    return literal(ACTIVATIONS[value] if key in ACTIVATION_ARGS else value)
+
+
+def layer_call(op: str, args: dict[str, Any], name: str | None) -> str:
+    """`keras.layers.<class>(...)` with the spec's arguments, those at their (Keras') defaults left out."""
+    defaults = {spec.name: spec.default for spec in REGISTRY[op].args}
+    written = [
+        f"{key}={argument(key, value)}"
+        for key, value in args.items()
+        if key not in NOT_KERAS_ARGS and not (key in defaults and same(value, defaults[key]))
+    ]
+    if name is not None:
+        written.append(f"name={literal(name)}")
+    return f"keras.layers.{REGISTRY[op].keras_class}({', '.join(written)})"
+
+
+def same(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and value == default

@@ -1,0 +1,5 @@
+"""NumPy references of the transposed, separable and depthwise convolutions, as Keras 3 computes them."""
+
+from __future__ import annotations
+
+LAYERS: dict = {}
