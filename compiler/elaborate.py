@@ -134,6 +134,8 @@ class ModelBuilder:
         inputs = [stream]
         if spec.is_merge:
             call, inputs = self.merge_inputs(spec, call, scope, stream)
+        elif spec.label_args:
+            call, inputs = self.labelled_inputs(spec, call, scope, stream)
         value = call_value(call, env)
         args = bind(spec.args, value, spec.name)
         name = self.label_name(stmt.label, stmt.label_span) if stmt.label else self.auto_name(spec)
@@ -191,6 +193,27 @@ class ModelBuilder:
                 f"name the other input: {spec.name}(skip)" if len(inputs) < low else None,
             )
         options = tuple(a for a in call.args if a.name is not None)
+        return s.Call(call.callee, options, call.span, call.callee_span), inputs
+
+    def labelled_inputs(self, spec, call, scope, stream) -> tuple[s.Call, list[Value]]:
+        """The stream, then one input per label argument (`value=enc`): an absent one is the input before it,
+        as Keras' key defaults to its value and a self-attention's value to its query."""
+        named = {}
+        for arg in call.args:
+            if arg.name in spec.label_args:
+                if not isinstance(arg.value, s.Name):
+                    raise DlArgumentError(
+                        f"{spec.name}'s {arg.name}= takes a label, got {type(arg.value).__name__.lower()}",
+                        arg.span,
+                        f"label the layer to read and write {arg.name}=that_label",
+                    )
+                if arg.name in named:
+                    raise DlArgumentError(f"{spec.name} got {arg.name}= twice", arg.span)
+                named[arg.name] = self.resolve(arg.value.id, arg.value.span, scope)
+        inputs = [stream]
+        for name in spec.label_args:
+            inputs.append(named.get(name, inputs[-1]))
+        options = tuple(a for a in call.args if a.name not in spec.label_args)
         return s.Call(call.callee, options, call.span, call.callee_span), inputs
 
     def use_block(self, call: s.Call, env: dict[str, object], stream: Value) -> Value:

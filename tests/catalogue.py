@@ -10,6 +10,7 @@ computation. Adding a layer adds its cases here, one line each; the families add
 from __future__ import annotations
 
 from case import IMG, SEQ, VEC, Case
+from catalogue_attention import ATTENTION_CASES
 from catalogue_conv_variants import CONV_VARIANT_CASES
 from catalogue_resize import RESIZE_CASES
 
@@ -1056,6 +1057,7 @@ CASES: list[Case] = [
     ),
     *CONV_VARIANT_CASES,
     *RESIZE_CASES,
+    *ATTENTION_CASES,
 ]
 
 # each loss with an output it accepts, and each of its arguments changed from the default

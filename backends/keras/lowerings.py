@@ -9,7 +9,7 @@ from __future__ import annotations
 from compiler.codegen import literal
 
 from ..spine import Context
-from . import conv_variants, resize  # noqa: F401  (each registers its family's lowerings)
+from . import attention, conv_variants, resize  # noqa: F401  (each registers its family's lowerings)
 from .table import ACTIVATIONS, OPS, layer_call, same
 
 __all__ = ["ACTIVATIONS", "OPS", "same"]

@@ -11,7 +11,7 @@ import numpy as np
 from compiler.ops.conv import same_padding
 
 from ..spine import FIRST, LAST
-from . import conv_variants, recurrent, resize  # noqa: F401  (each registers its family's lowerings)
+from . import attention, conv_variants, recurrent, resize  # noqa: F401  (each registers its family's lowerings)
 from .activations import activate
 from .builder import OPS, Context
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from compiler.codegen import literal
 
 from ..spine import FIRST, LAST
-from . import conv_variants, resize  # noqa: F401  (each registers its family's lowerings)
+from . import attention, conv_variants, resize  # noqa: F401  (each registers its family's lowerings)
 from .table import ACTIVATIONS, OPS, Context, Lowered, activate, pad_call, same_paddings
 
 __all__ = ["ACTIVATIONS", "OPS", "Context", "Lowered", "activate"]

@@ -3,7 +3,7 @@
 `spec` defines what an op is; each family module registers its ops; importing this package fills REGISTRY.
 """
 
-from . import conv, conv_variants, core, merge, normalization, recurrent, resize  # noqa: F401  (each registers its family)
+from . import attention, conv, conv_variants, core, merge, normalization, recurrent, resize  # noqa: F401  (each registers its family)
 from .spec import (
     FLOAT_DTYPES,
     INT_DTYPES,

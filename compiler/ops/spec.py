@@ -62,6 +62,9 @@ class OpSpec:
     keras_class: str = ""
     arity: tuple[int, int | None] = (1, 1)
     doc: str = ""
+    # keyword arguments that name other tensors by label (MultiHeadAttention's value= and key=): each becomes
+    # one more input after the current stream, in this order, standing in for the one before it when absent
+    label_args: tuple[str, ...] = ()
     arg_names: tuple[str, ...] = field(init=False)
     default_name: str = field(init=False)  # Keras' automatic layer name: `conv2d`, `max_pooling2d`, `re_lu`
 

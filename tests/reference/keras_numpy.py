@@ -772,9 +772,9 @@ def apply_layer(op: str, inputs: Sequence, weights: Mapping[str, Any], args: Map
 def family_layers() -> dict[str, Callable[[Sequence, Mapping[str, Any], Mapping[str, Any]], np.ndarray]]:
     """The references of the layer families added since version 1, each in its own module (which builds on the
     helpers here, so it is imported when first needed rather than at the top)."""
-    from . import conv_variants_numpy, resize_numpy
+    from . import attention_numpy, conv_variants_numpy, resize_numpy
 
-    return conv_variants_numpy.LAYERS | resize_numpy.LAYERS
+    return attention_numpy.LAYERS | conv_variants_numpy.LAYERS | resize_numpy.LAYERS
 
 
 # --------------------------------------------------------------------------------------------------
