@@ -17,7 +17,7 @@ import numpy as np
 
 from compiler.errors import DlError
 from compiler.ir import Graph
-from compiler.weights import check_weights
+from compiler.weights import check_finite, check_weights
 
 from .program.loader import import_program
 
@@ -57,7 +57,7 @@ def from_framework(graph: Graph, source: Path, framework: str) -> dict[str, np.n
                 model.load_weights(str(source))
         except Exception as error:  # h5py and Keras raise many types for a foreign or damaged file
             raise DlError(f"{source}: not Keras weights of model '{graph.name}' ({first_line(error)})") from None
-        return program.to_canonical(model)
+        return checked_finite(program.to_canonical(model), source)
     import torch
 
     program = import_program(graph, "pytorch")
@@ -74,7 +74,14 @@ def from_framework(graph: Graph, source: Path, framework: str) -> dict[str, np.n
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise DlError(f"{source}: not PyTorch weights of model '{graph.name}' ({describe_mismatch(error)})") from None
-    return program.to_canonical(module)
+    return checked_finite(program.to_canonical(module), source)
+
+
+def checked_finite(tensors: dict[str, np.ndarray], source: Path) -> dict[str, np.ndarray]:
+    """`tensors`, read from `source`, once none holds NaN or infinity: written as canonical weights they would
+    carry the damage to every backend."""
+    check_finite(tensors, str(source))
+    return tensors
 
 
 def keras_program_and_model(graph: Graph):

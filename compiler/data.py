@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 from .argkinds import Anything, ArgSpec, Enum, Text, bind
-from .errors import DlArgumentError, DlDataError, DlNameError, Span, did_you_mean
+from .errors import DlArgumentError, DlDataError, DlNameError, Span, did_you_mean, listing
 from .ir import Value, show_shape
 from .training_types import Configured, DataSource
 from .values import CallValue, describe
@@ -42,7 +41,7 @@ def _resolve(written: str, span: Span) -> Path:
 
 
 def _npz_source(args: dict, value: CallValue) -> DataSource:
-    import numpy as np
+    from .datafiles import DataFileError, read_npz_arrays
 
     span = next((v.span for v in value.positional), value.span)
     path = _resolve(args["path"], span)
@@ -51,75 +50,82 @@ def _npz_source(args: dict, value: CallValue) -> DataSource:
     if not keys or not all(isinstance(k, str) for k in keys):
         raise DlArgumentError(f"npz x must be a key or a list of keys, got {describe(args['x'])}", value.span)
     try:
-        with np.load(path, allow_pickle=False) as arrays:
-            missing = [k for k in (*keys, args["y"]) if k not in arrays.files]
-            if missing:
-                hint = did_you_mean(missing[0], arrays.files) or f"it holds: {', '.join(arrays.files)}"
-                raise DlDataError(f"'{args['path']}' has no array '{missing[0]}'", value.span, hint)
-            counts = tuple(math.prod(arrays[k].shape[1:]) for k in keys)
-            y = arrays[args["y"]]
-    except (OSError, ValueError) as error:
-        raise DlDataError(f"cannot read '{args['path']}' as .npz: {error}", span) from None
-    classes = None
-    if y.ndim == 1 and y.dtype.kind in "iub":
-        classes = int(y.max()) + 1 if y.size else 0
-    elif y.ndim == 2 and y.shape[1] > 1:
-        classes = int(y.shape[1])
+        *xs, y = read_npz_arrays(str(path), [*keys, args["y"]], repr(args["path"]))
+    except DataFileError as fault:
+        if fault.missing is None:
+            raise DlDataError(str(fault), span) from None
+        near = did_you_mean(fault.missing, [name for name in fault.columns if len(name) <= 64])
+        hint = near or f"it holds: {listing(fault.columns)}"
+        raise DlDataError(str(fault), value.span, hint) from None
+    classes = label_problem = None
+    if y.ndim == 1 or y.shape[1:] == (1,):
+        where = f"{args['path']!r}, array '{args['y']}'"
+        classes, label_problem = _class_ids(y.reshape(-1), lambda i: f"{where}: sample {i}")
+    elif y.ndim == 2:
+        classes = int(y.shape[1])  # one-hot rows (or one value per output unit)
     return DataSource(
         "npz",
         path=str(path),
         written_path=args["path"],
         x=keys,
         y=args["y"],
-        feature_counts=counts,
+        feature_counts=tuple(math.prod(x.shape[1:]) for x in xs),
         classes=classes,
+        target_shape=tuple(int(d) for d in y.shape[1:]),
+        label_problem=label_problem,
         span=value.span,
     )
 
 
+def _class_ids(numbers, name) -> tuple[int | None, str | None]:
+    """(class count, None) when `numbers` are class ids, whole numbers from 0 that are their own ids; else
+    (None, the first one that is not, named by `name(index)`)."""
+    import numpy as np
+
+    numbers = np.asarray(numbers)
+    if numbers.dtype.kind == "b" or not numbers.size:
+        return (2 if numbers.size else 0), None
+    bad = np.flatnonzero((numbers < 0) | (numbers != np.floor(numbers)))
+    if bad.size:
+        return None, f"{name(int(bad[0]))} is {numbers[bad[0]]:g}, not a class id (a whole number from 0)"
+    return int(numbers.max()) + 1, None
+
+
 def _csv_source(args: dict, value: CallValue) -> DataSource:
+    from .datafiles import DataFileError, read_csv_table
+
     span = next((v.span for v in value.positional), value.span)
     path = _resolve(args["path"], span)
     if path.stat().st_size > MAX_CSV_BYTES:
         raise DlDataError(f"'{args['path']}' is larger than {MAX_CSV_BYTES // 2**20} MiB", span)
     try:
-        with path.open(newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DlDataError(f"cannot read '{args['path']}' as CSV: {error}", span) from None
-    if not rows:
-        raise DlDataError(f"'{args['path']}' is empty", span)
-    header = rows[0]
-    if args["target"] not in header:
-        hint = did_you_mean(args["target"], header) or f"its columns: {', '.join(header)}"
-        raise DlNameError(f"'{args['path']}' has no column '{args['target']}'", value.span, hint)
-    column = header.index(args["target"])
-    targets = {row[column] for row in rows[1:] if len(row) > column}
-    classes = len(targets) if not all(_is_float(t) and not _is_int(t) for t in targets) else None
-    # text targets become class ids in sorted order, as the programs number them; numbers are their own ids
-    names = None if all(_is_float(t) for t in targets) else tuple(sorted(targets))
+        features, targets, lines = read_csv_table(str(path), args["target"], repr(args["path"]))
+    except DataFileError as fault:
+        if fault.missing is None:
+            raise DlDataError(str(fault), span) from None
+        # the columns are named only when the first line reads as a header of names: never a line of a file
+        # that is not a table (an environment, a password file) that the spec happens to point at
+        columns = fault.columns
+        hint = None if columns is None else did_you_mean(args["target"], columns) or f"its columns: {listing(columns)}"
+        raise DlNameError(str(fault), value.span, hint or "its first line is not a header of column names") from None
+    if isinstance(targets, list):
+        # text targets become class ids in sorted order, as the programs number them
+        names = tuple(sorted(set(targets)))
+        classes, label_problem = len(names), None
+    else:
+        names = None
+        classes, label_problem = _class_ids(targets, lambda i: f"{args['path']!r}, row {lines[i]}: the target")
     return DataSource(
         "csv",
         path=str(path),
         written_path=args["path"],
         target=args["target"],
-        feature_counts=(len(header) - 1,),
+        feature_counts=(features.shape[1],),
         classes=classes,
         class_names=names,
+        label_problem=label_problem,
         span=value.span,
     )
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_int(text: str) -> bool:
-    return text.strip().lstrip("-").isdigit()
 
 
 def build_data_source(value: object, span: Span) -> DataSource:
@@ -184,13 +190,50 @@ def check_data_fits(data: DataSource, inputs: tuple[Value, ...], output: Value, 
             data.span,
             "samples are reshaped to the input shape when their element counts match",
         )
-    if (
-        loss is None
-        or data.classes is None
-        or loss.name not in ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
-    ):
+    if loss is None:
         return
+    check_targets_fit(data, output, loss)
+
+
+CLASS_ID_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+
+
+def check_targets_fit(data: DataSource, output: Value, loss: Configured) -> None:
+    """The targets are what the loss takes for this output, as the programs shape them: class ids (or one-hot
+    rows) for the categorical cross-entropies, else as many values per sample as the output holds."""
     units = output.shape[-1]
+    per_sample = math.prod(data.target_shape)
+    shown_targets = f"{per_sample} value(s) per sample" if data.target_shape else "one value per sample"
+    if loss.name in CLASS_ID_LOSSES:
+        if data.target_shape not in ((), (1,)) and (
+            loss.name == "sparse_categorical_crossentropy" or data.target_shape != (units,)
+        ):
+            rows = " or one-hot rows" if loss.name == "categorical_crossentropy" else ""
+            raise DlDataError(
+                f"the targets have shape {list(data.target_shape)} per sample; {loss.name} takes a class id per "
+                f"sample{rows} for an output of {units}",
+                data.span,
+            )
+        if data.target_shape in ((), (1,)) and data.label_problem:
+            raise DlDataError(
+                f"{loss.name} takes class ids; {data.label_problem}",
+                data.span,
+                "for numeric targets use a regression loss such as mse",
+            )
+    elif None not in output.shape and per_sample != math.prod(output.shape):
+        raise DlDataError(
+            f"the data has {shown_targets} as targets, but the model outputs {show_shape(output.shape)}",
+            data.span,
+            f"end the model with Dense({per_sample}, ...)" if len(output.shape) == 1 else None,
+        )
+    if data.classes is None or loss.name not in (*CLASS_ID_LOSSES, "binary_crossentropy"):
+        return
+    if loss.name == "binary_crossentropy" and per_sample == 1 and data.classes > 2:
+        raise DlDataError(
+            f"the data has {data.classes} classes; binary_crossentropy takes two (0 and 1)",
+            data.span,
+            f"use categorical_crossentropy and end the model with Dense({data.classes}, activation=softmax)",
+        )
     wanted = 1 if loss.name == "binary_crossentropy" and data.classes <= 2 else data.classes
     if units != wanted:
         raise DlDataError(

@@ -46,22 +46,30 @@ class DlError(Exception):
         self.hint = hint
 
     def render(self) -> str:
+        """The error as the terminal shows it. Messages, hints and quoted lines carry text from specs and data
+        files, so every part goes through `printable`: an ESC or a BEL in a string literal cannot drive the
+        terminal that shows it."""
         if self.span is None:
-            head = f"error: {self.message}"
-            return head if self.hint is None else f"{head}\n  help: {self.hint}"
+            head = f"{self.kind}: {printable(self.message)}"
+            return head if self.hint is None else f"{head}\n  help: {printable(self.hint)}"
         span = self.span
         text = span.source.line(span.line).expandtabs(1)
         width = 1
         if span.end_line == span.line and span.end_column > span.column:
             width = span.end_column - span.column
+        start = span.column - 1
+        marked = max(1, min(width, len(text) - start + 1))  # the caret may reach one column past the line's end
+        # escapes widen characters, so the caret is placed under the escaped text, past-the-end columns one wide
+        lead = len(printable(text[:start])) + max(0, start - len(text))
+        carets = len(printable(text[start : start + marked])) + max(0, start + marked - max(start, len(text)))
         gutter = f"{span.line} | "
         lines = [
-            f"{span.location}: error: {self.message}",
-            f"{gutter}{text}",
-            " " * (len(gutter) + span.column - 1) + "^" * max(1, min(width, len(text) - span.column + 2)),
+            f"{printable(span.location)}: {self.kind}: {printable(self.message)}",
+            f"{gutter}{printable(text)}",
+            " " * (len(gutter) + lead) + "^" * carets,
         ]
         if self.hint:
-            lines.append(f"help: {self.hint}")
+            lines.append(f"help: {printable(self.hint)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -88,6 +96,37 @@ class DlDataError(DlError):
     """A train { } data source is missing or does not fit the model."""
 
 
+def printable(text: str) -> str:
+    """`text` with every character that is not printable written as its escape: ESC as \\x1b, BEL as \\x07,
+    a newline as \\n, a right-to-left override as \\u202e. What a spec or a data file holds reaches the
+    terminal as text, never as a control sequence, and cannot forge a line of dlc's own output."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    named = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+    if ch in named:
+        return named[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def clip(text: str, width: int = 60) -> str:
+    """`text` escaped and cut to about `width` characters, for echoing a name read from a file."""
+    shown = printable(text)
+    return shown if len(shown) <= width else shown[: width - 3] + "..."
+
+
+def listing(names: Iterable[str], most: int = 12, width: int = 40) -> str:
+    """At most `most` names, each clipped to `width`, and how many more there are: a hint never prints a
+    whole file's worth of names."""
+    names = list(names)
+    shown = ", ".join(clip(name, width) for name in names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
+
+
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
     """The nearest candidate to a misspelt name, preferring a case-only difference."""
     candidates = sorted(set(candidates))
@@ -104,3 +143,18 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A `help:` line for a misspelt name, or None when nothing is close."""
     best = suggest(name, candidates)
     return f"did you mean '{best}'?" if best else None
+
+
+def as_json(diagnostic: DlError) -> dict:
+    """An error or warning for `dlc check --json`: where (null without a span), what, and the fix."""
+    span = diagnostic.span
+    return {
+        "severity": diagnostic.kind,
+        "file": span.source.path if span else None,
+        "line": span.line if span else None,
+        "column": span.column if span else None,
+        "end_line": span.end_line if span else None,
+        "end_column": span.end_column if span else None,
+        "message": diagnostic.message,
+        "help": diagnostic.hint,
+    }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from .errors import as_json as diagnostic_json
 from .ir import Graph, show_shape
+from .lints import lint
 from .memory import show_bytes, weight_bytes
 
 
@@ -70,4 +72,5 @@ def as_json(graph: Graph) -> dict:
             }
             for node in graph.nodes
         ],
+        "warnings": [diagnostic_json(warning) for warning in lint(graph)],
     }

@@ -25,6 +25,8 @@ class DataSource:
     feature_counts: tuple[int, ...] = ()  # per x array, per sample
     classes: int | None = None  # distinct labels where the targets are classes
     class_names: tuple[str, ...] | None = None  # their names in class-id order, where the source names them
+    target_shape: tuple[int, ...] = ()  # one sample's target: () for a single value or class, [k] for k values
+    label_problem: str | None = None  # where the targets are numbers that are not class ids, the first such one
     span: Span | None = None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DlError, did_you_mean
+from .errors import DlError, clip, did_you_mean
 from .files import write_atomically
 from .ir import Graph
 
@@ -156,7 +156,8 @@ def check_weights(graph: Graph, tensors: Mapping[str, Any]) -> None:
     for key in tensors:
         if key not in expected:
             hint = did_you_mean(key, missing or expected)
-            problems.append(f"unexpected {key}" + (f" ({hint})" if hint else ""))
+            # a file's own names are echoed clipped: a foreign file may name its tensors with anything
+            problems.append(f"unexpected {clip(key, 80)}" + (f" ({hint})" if hint else ""))
     if problems:
         shown = problems[:8] + ([f"and {len(problems) - 8} more"] if len(problems) > 8 else [])
         raise DlError(f"the weights do not fit model '{graph.name}': " + "; ".join(shown))
@@ -206,4 +207,21 @@ def load_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
     except (SafetensorError, ValueError, TypeError) as error:
         detail = " ".join(str(error).split())[:300]
         raise DlError(f"{path}: not a valid safetensors file: {detail}") from None
+    check_finite(tensors, str(path))
     return tensors, metadata
+
+
+def check_finite(tensors: Mapping[str, Any], where: str) -> None:
+    """Refuse weights that hold NaN or infinite values, naming the tensor and the first such element: trained
+    from, exported or converted, they would only turn every output and loss into nan."""
+    for key, value in tensors.items():
+        array = np.asarray(value)
+        if array.dtype.kind not in "fc":
+            continue
+        bad = np.argwhere(~np.isfinite(array))
+        if len(bad):
+            index = [int(i) for i in bad[0]]
+            raise DlError(
+                f"{where}: tensor '{clip(key, 80)}' holds {array[tuple(index)]} at {index} "
+                f"({len(bad):,} of its {array.size:,} values are NaN or infinite)"
+            )

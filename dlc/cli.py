@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from backends.serve.limits import DEFAULT_MAX_BODY_BYTES
 from compiler import __version__
-from compiler.errors import DlError
+from compiler.errors import DlError, clip
 from compiler.files import write_atomically
 from compiler.memory import ensure_fits
 
@@ -45,11 +45,30 @@ def _check_files(args: argparse.Namespace, load, report) -> int:
             continue
         for graph in graphs:
             reports.append(report(graph))
+            if not args.json:
+                show_warnings(graph)
     if args.json:
         print(json.dumps(reports, indent=2))
     else:
         print("\n\n".join(reports))
     return 1 if failed else 0
+
+
+def show_warnings(graph) -> None:
+    """The model's warnings on stderr: printed with their span and fix, never failing the command."""
+    from compiler.lints import lint
+
+    for warning in lint(graph):
+        print(warning.render(), file=sys.stderr)
+
+
+def load_checked(args: argparse.Namespace):
+    """The model the command names (`--model` in a file of several), with its warnings shown."""
+    from compiler.frontend import load_model
+
+    graph = load_model(args.file, args.model)
+    show_warnings(graph)
+    return graph
 
 
 @command("ir")
@@ -66,9 +85,7 @@ def run_ir(args: argparse.Namespace) -> int:
 def run_compile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from compiler.frontend import load_model
-
-    graph = load_model(args.file, args.model)
+    graph = load_checked(args)
     from backends.program.loader import emit_program
 
     program = emit_program(graph, args.target)
@@ -84,9 +101,7 @@ def run_compile(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from compiler.frontend import load_model
-
-    graph = load_model(args.file, args.model)
+    graph = load_checked(args)
     ensure_fits(graph, "train")
     from backends.program.loader import train
 
@@ -95,7 +110,19 @@ def run_train(args: argparse.Namespace) -> int:
     if args.weights:
         weights = Path(args.weights)
         _weights_or_seed(graph, args.weights)  # a DlError naming every misfit, before any framework loads
-    train(graph, args.backend, out, epochs=args.epochs, seed=args.seed, weights=weights, resume=args.resume)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file of that name, or a file on its way: the user's to move
+        reason = "it is a file; name a folder" if out.is_file() else error.strerror or type(error).__name__
+        raise DlError(f"--out {out}: cannot be the run folder: {reason}") from None
+    try:
+        train(graph, args.backend, out, epochs=args.epochs, seed=args.seed, weights=weights, resume=args.resume)
+    except SystemExit as stop:
+        # the program ends with a message on its user's mistakes (data it cannot train on, a broken checkpoint);
+        # run by dlc, that is dlc's error, exit 1, rendered like any other
+        if isinstance(stop.code, str):
+            raise DlError(stop.code) from None
+        raise
     if args.export:
         from backends.onnx.command import export
 
@@ -107,9 +134,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from compiler.frontend import load_model
-
-    graph = load_model(args.file, args.model)
+    graph = load_checked(args)
     ensure_fits(graph, "export", batch_size=1)
     from backends.onnx.command import export
 
@@ -193,7 +218,8 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.to:
         tensors, metadata = load_safetensors(source)
         spec = args.spec or _spec_named_by(metadata, source)
-        graph = load_model(spec, args.model or metadata.get("model"))
+        named_model = metadata.get("model") if str(metadata.get("model")).isidentifier() else None
+        graph = load_model(spec, args.model or named_model)
         from backends.convert import to_framework
 
         to_framework(graph, tensors, args.to, output)
@@ -210,21 +236,23 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def _spec_named_by(metadata: dict[str, str], weights) -> str:
-    """The .dl file a dlc-written weights file names in its metadata, when it is still there."""
+    """The .dl file a dlc-written weights file names in its metadata, when it is still there.
+
+    The weights may come from anyone, and a spec that does not parse is quoted in the error: so the file named
+    is read only when it is a regular `.dl` file, never /etc/passwd or a key that the metadata points at."""
     from pathlib import Path
 
     named = metadata.get("source")
-    if named and Path(named).is_file():
+    if named and named.endswith(".dl") and Path(named).is_file():
         return named
-    where = f" (it names {named}, which is not there)" if named else ""
+    problem = "which is not there" if named and named.endswith(".dl") else "which is not a .dl spec"
+    where = f" (it names {clip(named, 200)}, {problem})" if named else ""
     raise DlError(f"{weights}: cannot tell which model these weights belong to{where}; add --spec FILE.dl")
 
 
 @command("verify")
 def run_verify(args: argparse.Namespace) -> int:
-    from compiler.frontend import load_model
-
-    graph = load_model(args.file, args.model)
+    graph = load_checked(args)
     ensure_fits(graph, "verify", batch_size=1)
     if args.steps < 0:
         raise DlError(f"--steps must be 0 or more, got {args.steps}")
@@ -361,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a bug in dlc, never the user's fault: one line, not a traceback
         if os.environ.get("DLC_TRACEBACK"):
             raise
-        print(f"dlc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"dlc: internal error: {type(error).__name__}: {clip(str(error), 500)}", file=sys.stderr)
         print("this is a bug in dlc; run again with DLC_TRACEBACK=1 and report the output", file=sys.stderr)
         return 70
 

@@ -231,7 +231,8 @@ def test_check_json_matches_the_documented_schema(capsys):
     code = main(["check", "--json", str(ROOT / "examples/digits_lstm.dl")])
     assert code == 0
     (report,) = json.loads(capsys.readouterr().out)
-    assert set(report) == {"file", "model", "inputs", "outputs", "params", "layers"}
+    assert set(report) == {"file", "model", "inputs", "outputs", "params", "layers", "warnings"}
+    assert report["warnings"] == []
     assert report["model"] == "DigitsLSTM"
     assert report["inputs"] == [{"name": "rows", "dtype": "f32", "shape": [None, 8]}]
     assert report["outputs"] == [{"name": "dense", "shape": [10]}]

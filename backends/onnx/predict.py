@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from compiler.datafiles import read_npy_header
 from compiler.errors import DlError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -134,6 +135,8 @@ def load_input(path: str | Path, sample_shape: Sequence[int | None] | None = Non
         raise DlError(f"{path}: no such file")
     if path.suffix.lower() == ".npy":
         try:
+            with path.open("rb") as handle:  # a header that claims more than the file holds is refused unallocated
+                read_npy_header(handle, path.stat().st_size, "the array")
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise DlError(f"{path}: not a valid .npy file ({first_line(error)})") from None
