@@ -35,6 +35,27 @@ def avg_pool_same(x, kernels, strides):
     return sums / counts
 
 
+def resize_bilinear(x, factors):
+    """Keras' bilinear UpSampling2D on a channels-first tensor, as TensorFlow computes it.
+
+    Output cell `o` of an axis of `n` cells reads source position `(o + 0.5) * (n / (n * factor)) - 0.5`, its two
+    neighbours clamped to the edges. TensorFlow computes the positions in float32; so does this (F.interpolate
+    rounds them differently: 1.2e-4 off on 100 rows scaled by 3). Columns first, then rows, as TensorFlow.
+    """
+    for dim, factor in ((3, factors[1]), (2, factors[0])):
+        if factor == 1:
+            continue
+        n = x.shape[dim]
+        scale = torch.tensor(n, dtype=torch.float32) / torch.tensor(n * factor, dtype=torch.float32)
+        position = (torch.arange(n * factor, dtype=torch.float32, device=x.device) + 0.5) * scale - 0.5
+        floor = position.floor()
+        lower, upper = floor.clamp(min=0).long(), position.ceil().clamp(max=n - 1).long()
+        weight = (position - floor).to(x.dtype)
+        low, high = x.index_select(dim, lower), x.index_select(dim, upper)
+        x = low + (high - low) * (weight[:, None] if dim == 2 else weight)
+    return x
+
+
 class KerasBatchNorm(nn.Module):
     """Keras' BatchNormalization: momentum on the moving stats, biased batch variance, TF's inference formula."""
 
