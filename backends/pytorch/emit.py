@@ -177,6 +177,8 @@ LAYOUT_CONVERSIONS = {
     "transpose": ("a.T", "a.T"),
     "conv1d": ("a.transpose(2, 1, 0)", "a.transpose(2, 1, 0)"),
     "conv2d": ("a.transpose(3, 2, 0, 1)", "a.transpose(2, 3, 1, 0)"),
+    "depthwise1d": ("a.transpose(1, 2, 0)", "a.transpose(2, 0, 1)"),  # [k, in, m] <-> [in, m, k]
+    "depthwise2d": ("a.transpose(2, 3, 0, 1)", "a.transpose(2, 3, 0, 1)"),  # [kh, kw, in, m] <-> [in, m, kh, kw]
 }
 
 

@@ -104,6 +104,23 @@ class KerasLayerNorm(nn.Module):
         return F.layer_norm(x, self.shape, self.gamma, self.beta, self.epsilon)
 
 
+class DepthwiseConv(nn.Module):
+    """Keras' depthwise convolution with a depth multiplier `m`: torch's grouped convolution (output channel
+    `c * m + j` from input channel `c`, as in Keras), its weight kept as `[in, m, k...]` because torch's own
+    `[in * m, 1, k...]` cannot be converted back to Keras' `[k..., in, m]`."""
+
+    def __init__(self, channels, depth_multiplier, kernel_size, stride=1, padding=0, dilation=1, bias=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(channels, depth_multiplier, *kernel_size))
+        self.bias = nn.Parameter(torch.zeros(channels * depth_multiplier)) if bias else None
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x):
+        conv = F.conv1d if self.weight.dim() == 3 else F.conv2d
+        weight = self.weight.flatten(0, 1).unsqueeze(1)
+        return conv(x, weight, self.bias, self.stride, self.padding, self.dilation, groups=self.weight.shape[0])
+
+
 class KerasRecurrent(nn.Module):
     """SimpleRNN, LSTM or GRU with Keras' gates, biases and activations, batch-first.
 
