@@ -15,7 +15,17 @@ PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 # Layers that pass their input's values through unchanged (in inference), so the activation before them counts
 VALUE_PRESERVING = ("Dropout", "Reshape", "Flatten")
 # Layers with a bias added per output channel (the last axis) when `use_bias` is on
-BIASED = ("Dense", "Conv1D", "Conv2D")
+BIASED = (
+    "Dense",
+    "Conv1D",
+    "Conv2D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+)
 
 
 class DlWarning(DlError):

@@ -79,6 +79,13 @@ model M {{
 """
 
 
+@pytest.mark.parametrize("op", ["Conv2DTranspose(4, 3)", "SeparableConv2D(4, 3)", "DepthwiseConv2D(3)", "Dense(4)"])
+def test_every_layer_with_a_channel_bias_is_warned_before_batch_normalization(op):
+    spec = NORMALIZED.replace("Conv2D(filters, 3, padding=same{bias})", op).format(norm="BatchNormalization()")
+    (warning,) = warnings_for(spec)
+    assert "is cancelled by the BatchNormalization" in warning.message
+
+
 def test_a_bias_that_batch_normalization_cancels_is_warned_once_per_written_layer():
     (warning,) = warnings_for(NORMALIZED.format(bias="", norm="BatchNormalization()"))
     assert "the bias of layers 'conv2d', 'conv2d_1' (Conv2D) is cancelled by the BatchNormalization" in warning.message

@@ -9,6 +9,8 @@ import os
 import numpy as np
 import pytest
 
+from compiler.argkinds import ACTIVATIONS
+
 from . import keras_numpy as K
 from . import optimizers_numpy as O
 
@@ -52,14 +54,28 @@ def close(actual, expected, atol=ATOL):
 # ---------------------------------------------------------------------------------------------- activations
 
 
-@pytest.mark.parametrize(
-    "name", ["linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu", "softplus", "swish"]
-)
+@pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activation(keras, name):
     x = f32(np.concatenate([rng(1).normal(0, 3, (4, 9)), np.linspace(-30, 30, 36).reshape(4, 9)], axis=0))
     expected = np.asarray(keras.activations.get(name)(x))
     close(K.activation(name, x), expected)
     close(run(keras.layers.Activation(name), x), expected)
+
+
+def test_activations_of_version_2_are_keras_own(keras):
+    """The functions Keras 3 resolves these names to, with their defaults: `silu` is `swish` (one function),
+    leaky_relu's slope is 0.2 (the LeakyReLU layer's 0.3), hard_sigmoid is relu6(x + 3) / 6, not Keras 2's
+    0.2 * x + 0.5; log_softmax runs over the last axis."""
+    assert keras.activations.get("silu") is keras.activations.get("swish")
+    x = f32(np.linspace(-8, 8, 65))
+    close(np.asarray(keras.activations.get("leaky_relu")(x)), np.where(x > 0, x, 0.2 * x))
+    close(np.asarray(keras.activations.get("hard_sigmoid")(x)), np.clip(x + 3, 0, 6) / 6)
+    close(np.asarray(keras.activations.get("hard_silu")(x)), x * np.clip(x + 3, 0, 6) / 6)
+    close(np.asarray(keras.activations.get("relu6")(x)), np.clip(x, 0, 6))
+    logits = f32(rng(2).normal(size=(3, 4, 5)))
+    probabilities = np.exp(np.asarray(keras.activations.get("log_softmax")(logits), dtype=np.float64))
+    close(probabilities.sum(axis=-1), np.ones((3, 4)))
+    close(K.activation("log_softmax", logits), np.log(np.asarray(keras.activations.softmax(logits), np.float64)))
 
 
 def test_gelu_is_the_exact_form(keras):
@@ -147,6 +163,16 @@ def test_embedding(keras):
     close(K.embedding(ids, table, input_dim=11, output_dim=4), run(keras.layers.Embedding(11, 4), ids, [table]))
     with pytest.raises(IndexError):
         K.embedding(np.array([[11]]), table)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_embedding_of_float_ids_truncates_as_keras_casts(keras, dtype):
+    """Keras casts float ids to int32: toward zero, 2.7 is id 2 and 10.99 id 10."""
+    table = f32(rng(7).normal(size=(11, 4)))
+    ids = np.array([[2.7, 0.5, 10.99, 3.0, 0.0, 7.2]], dtype=dtype)
+    theirs = run(keras.layers.Embedding(11, 4), ids, [table])
+    close(theirs, table[[[2, 0, 10, 3, 0, 7]]])
+    close(K.embedding(ids, table), theirs)
 
 
 @pytest.mark.parametrize("name", ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"])
@@ -566,11 +592,13 @@ def test_optimizer_defaults_match_keras(keras):
 
 
 def test_apply_layer_covers_the_registry_and_accepts_bound_arguments():
-    """Every registry op has a reference, and each takes the registry-bound argument dict as is."""
+    """Every registry op has a reference, and each version-1 op takes the registry-bound argument dict as is (the
+    families added since run through apply_layer with bound arguments in every catalogue case of test_ops)."""
     from compiler.frontend import load_text
     from compiler.ops import REGISTRY
 
-    assert set(K.LAYERS) == set(REGISTRY)
+    assert set(K.LAYERS) | set(K.family_layers()) == set(REGISTRY)
+    assert not set(K.LAYERS) & set(K.family_layers())
     spec = """
     model Everything {
       input x: f32[8, 8, 3]
@@ -626,7 +654,7 @@ def test_apply_layer_covers_the_registry_and_accepts_bound_arguments():
     }
     """
     (graph,) = load_text(spec, "everything.dl")
-    assert {n.op for n in graph.nodes} == set(REGISTRY)
+    assert {n.op for n in graph.nodes} == set(K.LAYERS)
     r = rng(29)
     values = {}
     for value in graph.inputs:
