@@ -2,14 +2,18 @@
 
 One server serves the iris MLP, the digits convnet and the digits LSTM (a `?` time axis), exported by the
 ONNX backend with seeded initial weights; every answer is compared with ONNX Runtime run directly.
+Its limits (connections, timeouts, memory) are tested in test_serve_limits.py. tritonclient and uvicorn are
+imported plainly: a broken install fails these tests rather than skipping them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import http.client
 import json
 import re
+import selectors
 import subprocess
 import sys
 import time
@@ -21,22 +25,23 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import tritonclient.http as httpclient
+import tritonclient.http.aio as aioclient
+import uvicorn  # noqa: F401  (the server's own dependency: a broken install fails here, not in the server)
 
-tritonclient = pytest.importorskip("tritonclient.http")
-pytest.importorskip("uvicorn")
-import tritonclient.http as httpclient  # noqa: E402
-import tritonclient.http.aio as aioclient  # noqa: E402
-
-from backends.onnx import export_model, save  # noqa: E402
-from backends.serve.triton import write_triton_repository  # noqa: E402
-from compiler.errors import DlError  # noqa: E402
-from compiler.frontend import load_model  # noqa: E402
-from compiler.weights import initial_weights  # noqa: E402
+from backends.onnx import export_model, save
+from backends.serve import triton
+from backends.serve.triton import write_triton_repository
+from compiler.errors import DlError
+from compiler.frontend import load_model
+from compiler.weights import initial_weights
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = {"IrisMLP": "iris_mlp", "DigitsConvNet": "digits_convnet", "DigitsLSTM": "digits_lstm"}
 MAX_BODY = 256 * 1024
 MAX_BATCH = 32
+STARTUP_S = 60  # for the server to print its URL and answer ready (it imports ONNX Runtime and loads models)
+HTTP_S = 10  # for any one HTTP call
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +64,28 @@ def sessions(onnx_files) -> dict[str, ort.InferenceSession]:
     }
 
 
+def readline(proc: subprocess.Popen, timeout: float) -> str:
+    """The next line the process prints, or "" when it prints none within `timeout` seconds (or exits)."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return ""
+    return proc.stdout.readline()  # the server prints and flushes whole lines, so this one is all there
+
+
 def start_server(paths, log: Path, *options: str) -> tuple[subprocess.Popen, str]:
     """`dlc serve` on a free loopback port, once it answers ready: (process, host:port)."""
     argv = [sys.executable, "-m", "dlc", "serve", *map(str, paths), "--port", "0", *options]
     with open(log, "w") as errors:
         proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
-    first = proc.stdout.readline()
+    deadline = time.monotonic() + STARTUP_S
+    first = readline(proc, STARTUP_S)
     found = re.search(r"http://([\d.]+:\d+)", first)
     if not found:
         proc.kill()
+        proc.wait(timeout=30)
         raise AssertionError(f"no URL printed: {first!r}\n{log.read_text()}")
     address = found.group(1)
-    deadline = time.monotonic() + 30
     while True:
         try:
             with urllib.request.urlopen(f"http://{address}/v2/health/ready", timeout=2) as response:
@@ -80,6 +95,7 @@ def start_server(paths, log: Path, *options: str) -> tuple[subprocess.Popen, str
             pass
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
+            proc.wait(timeout=30)
             raise AssertionError(f"the server never became ready:\n{log.read_text()}")
         time.sleep(0.05)
 
@@ -87,9 +103,19 @@ def start_server(paths, log: Path, *options: str) -> tuple[subprocess.Popen, str
 def stop_server(proc: subprocess.Popen, log: Path) -> None:
     """SIGTERM, which must end the server cleanly (exit status 0)."""
     proc.terminate()
-    code = proc.wait(timeout=30)
-    proc.stdout.close()
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+        raise AssertionError(f"server still running 30 s after SIGTERM:\n{log.read_text()}") from None
+    finally:
+        proc.stdout.close()
     assert code == 0, f"server exited {code} on SIGTERM:\n{log.read_text()}"
+
+
+def dlc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dlc", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +152,7 @@ def direct(sessions, name: str, x: np.ndarray) -> np.ndarray:
 
 def test_health_and_metadata(client, onnx_files, server):
     assert client.is_server_live() and client.is_server_ready()
-    with urllib.request.urlopen(f"http://{server}/v2") as response:
+    with urllib.request.urlopen(f"http://{server}/v2", timeout=HTTP_S) as response:
         meta = json.loads(response.read())
     assert meta["name"] == "dlc" and "binary_tensor_data" in meta["extensions"]
     for name, path in onnx_files.items():
@@ -168,8 +194,7 @@ def test_infer_equals_dlc_predict(client, onnx_files, name, tmp_path):
     """What the official client gets from the server is what `dlc predict` prints for the same file and input."""
     x = sample(name, 4, np.random.default_rng(11))
     np.save(tmp_path / "x.npy", x)
-    argv = [sys.executable, "-m", "dlc", "predict", str(onnx_files[name]), "--input", str(tmp_path / "x.npy")]
-    predicted = subprocess.run([*argv, "-o", str(tmp_path / "p.npy")], cwd=REPO, capture_output=True, text=True)
+    predicted = dlc("predict", str(onnx_files[name]), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.npy"))
     assert predicted.returncode == 0, predicted.stderr
     meta = client.get_model_metadata(name)
     tensor = httpclient.InferInput(meta["inputs"][0]["name"], list(x.shape), "FP32")
@@ -194,7 +219,7 @@ def test_infer_without_outputs_listed_returns_binary(client, sessions):
 
 
 def metric_samples(server: str, metric: str, model: str) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://{server}/metrics") as response:
+    with urllib.request.urlopen(f"http://{server}/metrics", timeout=HTTP_S) as response:
         text = response.read().decode()
     samples = {}
     for line in text.splitlines():
@@ -251,7 +276,7 @@ def test_concurrent_clients_each_get_their_own_answer(server, sessions):
 
 
 def post(server: str, path: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
-    connection = http.client.HTTPConnection(server, timeout=10)
+    connection = http.client.HTTPConnection(server, timeout=HTTP_S)
     try:
         connection.request("POST", path, body=body, headers=headers or {})
         response = connection.getresponse()
@@ -309,14 +334,14 @@ def test_unknown_model_is_404(server):
     status, reply = post(server, "/v2/models/NoSuchModel/infer", iris())
     assert status == 404 and "NoSuchModel" in reply["error"]
     with pytest.raises(urllib.request.HTTPError) as caught:
-        urllib.request.urlopen(f"http://{server}/v2/models/NoSuchModel")
+        urllib.request.urlopen(f"http://{server}/v2/models/NoSuchModel", timeout=HTTP_S)
     assert caught.value.code == 404 and "error" in json.loads(caught.value.read())
     good_request(server)
 
 
 def test_oversized_body_is_413(server):
     """Refused on its Content-Length before the body is read, and when a chunked body grows past the limit."""
-    connection = http.client.HTTPConnection(server, timeout=10)
+    connection = http.client.HTTPConnection(server, timeout=HTTP_S)
     connection.putrequest("POST", "/v2/models/IrisMLP/infer")
     connection.putheader("Content-Length", str(MAX_BODY + 1))
     connection.endheaders()
@@ -327,7 +352,7 @@ def test_oversized_body_is_413(server):
 
     # the last byte crosses the limit, so the server has read everything sent when it answers
     chunks = [b" " * 65536] * (MAX_BODY // 65536) + [b" "]
-    connection = http.client.HTTPConnection(server, timeout=10)
+    connection = http.client.HTTPConnection(server, timeout=HTTP_S)
     connection.request("POST", "/v2/models/IrisMLP/infer", body=chunks, encode_chunked=True)
     response = connection.getresponse()
     assert response.status == 413 and "error" in json.loads(response.read())
@@ -342,9 +367,12 @@ def test_oversized_body_is_413(server):
 
 
 def test_shutdown_finishes_requests_in_flight(onnx_files, sessions, tmp_path):
-    """Requests held in the queue (--max-delay-ms) when SIGTERM comes are still answered, then it exits 0."""
+    """Requests queued for a batch to fill when SIGTERM comes are answered at once, then the server exits 0.
+
+    With --max-delay-ms 60000 the four would wait a minute for their batch, past the graceful shutdown's
+    30 s; they are answered because stopping runs what is queued without waiting (app.hurry)."""
     log = tmp_path / "stderr.txt"
-    proc, address = start_server([onnx_files["IrisMLP"]], log, "--max-delay-ms", "400")
+    proc, address = start_server([onnx_files["IrisMLP"]], log, "--max-delay-ms", "60000")
     inputs = [sample("IrisMLP", 1, np.random.default_rng(k)) for k in range(4)]
 
     def ask(x):
@@ -354,7 +382,7 @@ def test_shutdown_finishes_requests_in_flight(onnx_files, sessions, tmp_path):
     try:
         with ThreadPoolExecutor(len(inputs)) as pool:
             replies = [pool.submit(ask, x) for x in inputs]
-            time.sleep(0.15)  # all four are waiting for their batch to fill
+            wait_for_metric(address, "dlc_serve_inflight_requests", len(inputs))  # all four are queued
             proc.terminate()
             answers = [reply.result(timeout=20) for reply in replies]
     finally:
@@ -366,6 +394,21 @@ def test_shutdown_finishes_requests_in_flight(onnx_files, sessions, tmp_path):
         assert status == 200, reply
         got = np.array(reply["outputs"][0]["data"], dtype=np.float32).reshape(1, 3)
         np.testing.assert_allclose(got, direct(sessions, "IrisMLP", x), rtol=1e-5, atol=1e-6)
+
+
+def metric(server: str, name: str) -> float | None:
+    """The value of an unlabelled metric, None when /metrics does not show it."""
+    with urllib.request.urlopen(f"http://{server}/metrics", timeout=HTTP_S) as response:
+        found = re.search(rf"^{name} (\S+)$", response.read().decode(), re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+def wait_for_metric(server: str, name: str, value: float, timeout: float = 20) -> None:
+    """Poll /metrics until the metric shows `value` (the server's state, seen from outside)."""
+    deadline = time.monotonic() + timeout
+    while (seen := metric(server, name)) != value:
+        assert time.monotonic() < deadline, f"{name} is {seen}, not {value}, after {timeout} s"
+        time.sleep(0.02)
 
 
 # --- Triton model repository ---
@@ -403,9 +446,7 @@ def test_missing_or_corrupt_model_is_a_clear_error(tmp_path):
     corrupt.write_bytes(b"this is not a protobuf")
     with pytest.raises(DlError, match="not a loadable ONNX model"):
         serve([str(corrupt)])
-    done = subprocess.run(
-        [sys.executable, "-m", "dlc", "serve", str(corrupt), "--port", "0"], cwd=REPO, capture_output=True, text=True
-    )
+    done = dlc("serve", str(corrupt), "--port", "0")
     assert done.returncode == 1 and "corrupt.onnx" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -484,3 +525,62 @@ def test_a_model_named_dot_dot_never_leaves_the_triton_repository(onnx_files, tm
     with pytest.raises(DlError, match="not only dots"):
         write_triton_repository([dotted], repo)
     assert sorted(p.name for p in (tmp_path / "inner").iterdir()) == ["repo"]
+
+
+def test_dlc_serve_refuses_a_model_named_dot_dot(onnx_files, tmp_path):
+    """Serving and `--triton-repo` both refuse a file whose served name would be `..`: nothing is written."""
+    model = onnx.load(str(onnx_files["IrisMLP"]))
+    for prop in model.metadata_props:
+        if prop.key == "model_name":
+            prop.value = ".."  # refused as a name, so the stem is used: also `..`
+    dotted = tmp_path / "...onnx"
+    onnx.save(model, str(dotted))
+    repo = tmp_path / "inner" / "repo"
+    for options in (["--triton-repo", str(repo)], ["--port", "0"]):
+        done = dlc("serve", str(dotted), *options)
+        assert done.returncode == 1 and "not only dots" in done.stderr and "Traceback" not in done.stderr, done
+    assert not (tmp_path / "inner").exists()
+
+
+def repository_files(repo: Path) -> dict[str, bytes]:
+    """Every file under a repository by relative path, hidden staging folders included."""
+    return {str(path.relative_to(repo)): path.read_bytes() for path in sorted(repo.rglob("*")) if path.is_file()}
+
+
+def test_triton_write_failing_midway_leaves_the_previous_repository(onnx_files, tmp_path, monkeypatch):
+    """A failure while the second model is written (a full disk, say) leaves every model folder as it was and
+    no staging folder behind; written in place, the first model would already be the new one."""
+    repo = tmp_path / "repo"
+    write_triton_repository(list(onnx_files.values()), repo, max_batch=4)
+    (repo / "Other" / "1").mkdir(parents=True)  # another tool's model, never touched
+    (repo / "Other" / "config.pbtxt").write_text('name: "Other"\n')
+    before = repository_files(repo)
+    written = []
+
+    def config_until_the_disk_fills(model, *args):
+        written.append(model.name)
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_config(model, *args)
+
+    real_config = triton.config_pbtxt
+    monkeypatch.setattr(triton, "config_pbtxt", config_until_the_disk_fills)
+    with pytest.raises(DlError, match="No space left on device"):
+        write_triton_repository(list(onnx_files.values()), repo, max_batch=16)
+    assert len(written) == 2
+    assert repository_files(repo) == before
+    assert sorted(path.name for path in repo.iterdir()) == sorted([*onnx_files, "Other"])
+
+
+def test_triton_rewrite_replaces_whole_folders_and_clears_abandoned_staging(onnx_files, tmp_path):
+    """A model folder is replaced as a whole (a file only the old one had is gone), and a staging folder that a
+    killed writer left behind is removed by the next write."""
+    repo = tmp_path / "repo"
+    write_triton_repository([onnx_files["IrisMLP"]], repo, max_batch=4)
+    (repo / "IrisMLP" / "from_an_older_export.txt").write_text("stale")
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, timeout=60)
+    abandoned = repo / f".dlc-staging-{int(ended.stdout)}-killed"
+    (abandoned / "IrisMLP" / "1").mkdir(parents=True)
+    write_triton_repository([onnx_files["IrisMLP"]], repo, max_batch=16)
+    assert sorted(repository_files(repo)) == ["IrisMLP/1/model.onnx", "IrisMLP/config.pbtxt"]
+    assert "max_batch_size: 16" in (repo / "IrisMLP" / "config.pbtxt").read_text()

@@ -1,13 +1,15 @@
 """`dlc serve`: ONNX models over the Open Inference Protocol (KServe v2 REST) with dynamic batching.
 
     serve(paths, host="127.0.0.1", port=8000, max_batch=32, max_delay_ms=0.0,
-          max_body_bytes=64 MiB, threads=None, log_level="warning")   # blocks; see server.serve
+          threads=None, log_level="warning", limits=Limits())          # blocks; see server.serve
     write_triton_repository(paths, directory, max_batch=32, max_delay_ms=0.0) -> list[Path]
     create_app(models, ...) / load_models(paths)                     # the ASGI app, for embedding
 
 Modules: `tensors` (the v2 JSON + binary codec and request checks), `models` (ONNX Runtime sessions and
-signatures), `batching` (the per-model queue and worker), `metrics` (Prometheus), `app` (routes),
-`server` (uvicorn), `triton` (model repository). `dlc serve MODEL.onnx ...` runs `serve`.
+signatures), `batching` (the per-model queue and worker), `metrics` (Prometheus), `app` (routes and the
+memory budget), `offload` (large JSON in a worker process), `limits` (every limit and its default),
+`connections` (connection limits and timeouts), `protocol` (one socket write per response), `server`
+(uvicorn), `triton` (model repository). `dlc serve MODEL.onnx ...` runs `serve`.
 """
 
 from __future__ import annotations

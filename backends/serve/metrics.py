@@ -10,6 +10,14 @@ a custom collector in a registry of the server's own.
   dlc_serve_request_duration_seconds{model}    histogram: whole body received -> response sent
   dlc_serve_batch_size{model}                  histogram: rows per ONNX Runtime run
   dlc_serve_run_duration_seconds{model}        histogram: time inside ONNX Runtime per run
+  dlc_serve_inflight_requests                  gauge: inference requests being read, decoded, queued or run
+  dlc_serve_inflight_bytes                     gauge: their bodies' bytes, against --max-inflight-bytes
+  dlc_serve_open_connections                   gauge: connections within --max-connections
+  dlc_serve_connections_closed_total{reason}   connections a limit closed: header_timeout, body_timeout,
+                                               evicted_idle (to make room), over_limit (answered 503),
+                                               refused (closed unanswered, past the 503 backlog)
+
+The errors' kinds include busy (503: the in-flight byte budget was spent).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from bisect import bisect_left
 from collections import defaultdict
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -50,7 +58,9 @@ class Histogram:
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, budget=None) -> None:
+        self.budget = budget  # app.Budget: its `requests` and `used` are the in-flight gauges
+        self.connections = None  # connections.ConnectionGuard, when the server runs one
         self.requests: dict[tuple[str, str], int] = defaultdict(int)
         self.errors: dict[tuple[str, str], int] = defaultdict(int)
         self.latency: dict[str, Histogram] = {}
@@ -101,6 +111,26 @@ class Metrics:
             for model, histogram in list(histograms.items()):
                 family.add_metric([model], histogram.buckets(), histogram.total)
             yield family
+        if self.budget is not None:
+            yield GaugeMetricFamily(
+                "dlc_serve_inflight_requests",
+                "Inference requests being read, decoded, queued or run.",
+                value=self.budget.requests,
+            )
+            yield GaugeMetricFamily(
+                "dlc_serve_inflight_bytes", "Bytes of the request bodies in flight.", value=self.budget.used
+            )
+        guard = self.connections
+        if guard is not None:
+            yield GaugeMetricFamily(
+                "dlc_serve_open_connections", "Connections within --max-connections.", value=guard.admitted
+            )
+            closed = CounterMetricFamily(
+                "dlc_serve_connections_closed", "Connections closed by a limit, by reason.", labels=["reason"]
+            )
+            for reason, count in list(guard.closed.items()):
+                closed.add_metric([reason], count)
+            yield closed
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,6 +13,8 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+_JOIN_BELOW = 1 << 20  # pending bytes joined into one write; more go out as a list
+
 
 class CoalescingTransport:
     """Wraps a transport: `write` collects bytes until the loop's next turn; everything else passes through."""
@@ -35,8 +37,14 @@ class CoalescingTransport:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        if not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if self._transport.is_closing():
+            return
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        elif sum(map(len, pending)) < _JOIN_BELOW:
+            self._transport.write(b"".join(pending))
+        else:  # a large body is not copied just to be joined to its head: one vectored write takes both
+            self._transport.writelines(pending)
 
     def close(self) -> None:
         self.flush()
@@ -60,5 +68,7 @@ class CoalescingTransport:
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol over a CoalescingTransport; pass it as uvicorn's `http`."""
 
+    transport_class = CoalescingTransport
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))
+        super().connection_made(self.transport_class(transport, self.loop))

@@ -6,12 +6,22 @@ list) or as `parameters.binary_data_size` bytes taken, in input order, from the 
 Outputs come back as JSON `data`, or as raw bytes when asked for (`binary_data_output` on the request,
 `binary_data` on an output), in which case the response carries the same header.
 
+JSON has no NaN or infinities, and the v2 protocol says nothing of them. Left to orjson they would become
+`null`, which Triton's client reads back as NaN: an overflow to +inf would arrive as NaN, silently. They are
+written as the strings "NaN", "Infinity" and "-Infinity" instead, as protobuf's JSON mapping writes float
+fields (the v2 gRPC messages are protobuf), which keeps the response valid JSON, tells the three apart, and
+reads back right through NumPy (`np.array(data, dtype=np.float32)`, as Triton's client does). Float
+inputs take the same three strings, and the bare NaN, Infinity and -Infinity that Triton's client writes
+(not JSON; read by the standard library's parser when orjson refuses them). Binary tensors carry them as
+they are.
+
 Everything here is checked against the model's signature before a request is queued, so a bad request is
 answered 400 on its own and never reaches the runtime, where it could fail the requests batched with it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +62,7 @@ ORT_TO_V2: dict[str, str] = {
 }
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+NONFINITE_NAMES = ("NaN", "Infinity", "-Infinity")  # how JSON data carries float values JSON has no number for
 _EMPTY = memoryview(b"")
 
 
@@ -141,7 +152,9 @@ def _json_values(tensor: dict, spec: TensorSpec, shape: tuple[int, ...], count: 
     except (TypeError, ValueError, OverflowError):
         raise _error(f"input '{spec.name}': 'data' must hold only {spec.datatype} values") from None
     first = data[0] if data else None
-    if type(first) is str or (type(first) is bool and array.dtype.kind != "b"):
+    if (type(first) is str and not (first in NONFINITE_NAMES and array.dtype.kind == "f")) or (
+        type(first) is bool and array.dtype.kind != "b"
+    ):
         raise _error(f"input '{spec.name}': 'data' must hold only {spec.datatype} values")
     if array.size != count or (array.ndim != 1 and array.ndim != len(shape)):
         raise _error(f"input '{spec.name}': 'data' has {array.size} values, shape {list(shape)} needs {count}")
@@ -171,13 +184,25 @@ def parse_header_length(value: bytes | None, body_length: int) -> int | None:
     return length
 
 
+def _loads_nonfinite(head, error: orjson.JSONDecodeError) -> Any:
+    """JSON that orjson refused, read again by the standard library where it may hold the bare NaN, Infinity
+    and -Infinity that Triton's client writes for non-finite inputs (and Triton reads); else malformed."""
+    text = bytes(head)
+    if b"NaN" in text or b"Infinity" in text:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    raise _error(f"malformed JSON: {error}") from None
+
+
 def decode_request(body: bytes, header_length: int | None, signature: Signature) -> InferRequest:
     """Parse and check one inference request against the model's signature; raises BadRequest."""
     head = body if header_length is None else memoryview(body)[:header_length]
     try:
         request = orjson.loads(head)
     except orjson.JSONDecodeError as e:
-        raise _error(f"malformed JSON: {e}") from None
+        request = _loads_nonfinite(head, e)
     if type(request) is not dict:
         raise _error("the request must be a JSON object")
     tensors = request.get("inputs")
@@ -263,6 +288,20 @@ def _wanted_outputs(request: dict, signature: Signature) -> list[tuple[int, bool
     return result
 
 
+def _json_data(flat: np.ndarray) -> np.ndarray | list:
+    """The values as orjson should write them: the array itself, or a list naming its non-finite values."""
+    if flat.dtype.kind != "f":
+        return flat
+    finite = np.isfinite(flat)
+    if finite.all():
+        return flat
+    values: list = list(flat)  # NumPy scalars, which orjson writes as it writes the array
+    for index in np.flatnonzero(~finite):
+        value = flat[index]
+        values[index] = NONFINITE_NAMES[0] if np.isnan(value) else NONFINITE_NAMES[1 if value > 0 else 2]
+    return values
+
+
 def encode_response(
     model_name: str, request: InferRequest, signature: Signature, results: list[np.ndarray]
 ) -> tuple[bytes, int | None]:
@@ -278,7 +317,7 @@ def encode_response(
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
-            entry["data"] = array.reshape(-1)
+            entry["data"] = _json_data(array.reshape(-1))
         outputs.append(entry)
     response: dict[str, Any] = {"model_name": model_name, "model_version": "1", "outputs": outputs}
     if request.id is not None:
