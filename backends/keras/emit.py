@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
+from importlib import resources
 from typing import Any
 
 from compiler.argkinds import REQUIRED, ArgSpec
@@ -14,20 +16,32 @@ from compiler.training import OPTIMIZERS as OPTIMIZER_SPECS
 
 from ..program.constants import emit_docstring, emit_settings
 from ..program.initial_weights import emit_initial_weights
-from ..program.support import emit_main_guard, emit_shared_support, program_source, section, template_section
+from ..program.support import (
+    emit_main_guard,
+    emit_shared_support,
+    program_source,
+    section,
+    template_names,
+    template_section,
+)
 from ..spine import DTYPES, LAST, Context, Namer
 from .lowerings import OPS, same
+from .table import Lowered
 from .training import LOSSES, METRICS, OPTIMIZERS
 
-# Names build_model() must still see: a layer called `keras` would otherwise shadow the module.
-RESERVED = {"keras", "np", "model", "inputs"} | set(dir(builtins))
+# Names build_model() must still see: a layer called `keras` would otherwise shadow the module, one called
+# `PositionEmbedding` the class of layers.py.
+LAYER_CLASSES = template_names("backends.keras", "layers.py")
+RESERVED = {"keras", "np", "model", "inputs"} | LAYER_CLASSES | set(dir(builtins))
 
 
-def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
-    """`build_model()`, the functional model; returns the rows of the canonical weight mapping."""
+def emit_build_model(w: Writer, graph: Graph) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """`build_model()`, the functional model; returns the rows of the canonical weight mapping and the layer
+    classes of layers.py it uses."""
     variable = Namer(RESERVED)
     names: dict[str, str] = {}
     mapping = []  # canonical key, Keras layer, index in its weights, canonical shape, initializer
+    classes: list[str] = []  # the layer classes of layers.py the model uses
     w.line()
     w.line()
     with w.block("def build_model():"):
@@ -42,6 +56,10 @@ def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
             argument = f"[{', '.join(inputs)}]" if node.spec.is_merge else inputs[0]
             names[node.output.name] = variable(node.output.name)
             layer = OPS[node.op].lower(Context(node, inputs, LAST))
+            if isinstance(layer, Lowered):  # a layer called on more than its input, or one that layers.py defines
+                argument = layer.arguments or argument
+                classes += [name for name in layer.classes if name not in classes]
+                layer = layer.constructor
             w.line(f"{names[node.output.name]} = {layer}({argument})")
             mapping += [
                 (f"{node.name}.{param.name}", node.name, index, param.shape, param.initializer)
@@ -52,7 +70,19 @@ def emit_build_model(w: Writer, graph: Graph) -> list[tuple[str, str, int]]:
             f"return keras.Model(inputs=[{model_inputs}], outputs={names[graph.output.name]}, "
             f"name={literal(graph.name)})"
         )
-    return mapping
+    return mapping, classes
+
+
+def layer_classes(names: list[str]) -> list[str]:
+    """The source of each named class of layers.py, its decorators included."""
+    source = resources.files("backends.keras").joinpath("layers.py").read_text(encoding="utf-8")
+    lines = source.splitlines()
+    found = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name in names:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found[node.name] = "\n".join(lines[first - 1 : node.end_lineno])
+    return [found[name] for name in names]
 
 
 def written_arguments(args: dict[str, Any], signature: tuple[ArgSpec, ...]) -> str:
@@ -102,7 +132,7 @@ def emit_program(graph: Graph) -> str:
         raise DlError(f"model '{graph.name}' needs a loss and an optimizer to be trained", graph.span)
     w = Writer()
     emit_settings(w, graph, DTYPES)
-    mapping = emit_build_model(w, graph)
+    mapping, classes = emit_build_model(w, graph)
     emit_training_objects(w, graph)
     section(w, "training")
     w.lines_of(template_section("backends.keras", "template.py", "training"))
@@ -118,6 +148,12 @@ def emit_program(graph: Graph) -> str:
     w.line()
     w.line()
     emit_initial_weights(w, graph)
+    if classes:
+        section(w, "support: layers that Keras lacks")
+        for source in layer_classes(classes):
+            w.line()
+            w.line()
+            w.lines_of(source)
     emit_shared_support(w)
     emit_main_guard(w)
     head = Writer()

@@ -7,6 +7,7 @@ whatever Keras drew.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from compiler.codegen import literal
@@ -19,6 +20,16 @@ INITIALIZER_ARGS = ("kernel_initializer", "recurrent_initializer", "bias_initial
 NOT_KERAS_ARGS = (*INITIALIZER_ARGS, "unit_forget_bias")  # unit_forget_bias shapes only the initial bias
 
 OPS = LoweringTable("keras")  # op -> the Keras layer constructor it becomes; Keras is channels-last throughout
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """What a lowering returns when a constructor alone does not say it: the arguments the layer is called on
+    (None: its input, or the list of a merge's inputs) and the classes of layers.py the program must define."""
+
+    constructor: str
+    arguments: str | None = None
+    classes: tuple[str, ...] = ()
 
 
 def regularizer(value: Regularizer) -> str:

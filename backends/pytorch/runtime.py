@@ -164,6 +164,13 @@ class KerasRecurrent(nn.Module):
             "swish": F.silu,
             "gelu": F.gelu,
             "softmax": lambda v: torch.softmax(v, dim=-1),
+            "log_softmax": lambda v: F.log_softmax(v, dim=-1),
+            "relu6": F.relu6,
+            "leaky_relu": lambda v: F.leaky_relu(v, 0.2),
+            "silu": F.silu,
+            "mish": F.mish,
+            "hard_sigmoid": F.hardsigmoid,
+            "hard_silu": F.hardswish,
         }[name](x)
 
     def _fused_weights(self):
@@ -285,6 +292,86 @@ class KerasEmbedding(nn.Module):
         if self.sparse_rows and torch.is_grad_enabled() and self.weight.requires_grad:
             return SparseRowsLookup.apply(self.weight, ids)
         return F.embedding(ids, self.weight)
+
+
+class KerasMultiHeadAttention(nn.Module):
+    """Keras' MultiHeadAttention, its projections written out (any heads * key_dim, unlike nn.MultiheadAttention).
+
+    The weights are Keras' EinsumDense kernels and biases: `query_kernel` [features, heads, key_dim],
+    `key_kernel` likewise, `value_kernel` [features, heads, value_dim], `attention_output_kernel`
+    [heads, value_dim, out]. As Keras does, the projected query is scaled by 1/sqrt(key_dim) before its product
+    with the keys, the softmax runs over every key position, a causal mask lets query i see keys 0..i (aligned at
+    the top left whatever the two lengths), and in training dropout drops attention probabilities. Every axis
+    between the batch and the features is attended over, as one.
+    """
+
+    def __init__(
+        self,
+        features,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_shape=None,
+        causal=False,
+    ):
+        """`features`: the query's, the value's and the key's feature counts; the rest as Keras' arguments."""
+        super().__init__()
+        query_features, value_features, key_features = features
+        value_dim, output_shape = value_dim or key_dim, output_shape or query_features
+        self.scale, self.causal = 1.0 / key_dim**0.5, causal
+        self.dropout = nn.Dropout(dropout)  # holds the rate, where whatever switches dropout off looks for it
+
+        def weight(*shape):
+            return nn.Parameter(torch.zeros(shape))
+
+        def bias(*shape):
+            return weight(*shape) if use_bias else None
+
+        self.query_kernel, self.query_bias = weight(query_features, num_heads, key_dim), bias(num_heads, key_dim)
+        self.key_kernel, self.key_bias = weight(key_features, num_heads, key_dim), bias(num_heads, key_dim)
+        self.value_kernel, self.value_bias = weight(value_features, num_heads, value_dim), bias(num_heads, value_dim)
+        self.attention_output_kernel = weight(num_heads, value_dim, output_shape)
+        self.attention_output_bias = bias(output_shape)
+
+    @staticmethod
+    def project(x, kernel, bias):
+        """[batch, positions, features] -> [batch, heads, positions, dim]."""
+        y = torch.einsum("btf,fnd->btnd", x, kernel)
+        return (y if bias is None else y + bias).transpose(1, 2)
+
+    def forward(self, query, value, key=None):
+        key = value if key is None else key
+        positions = query.shape[1:-1]
+        query, value, key = (x.flatten(1, -2) for x in (query, value, key))  # the attended axes as one
+        attended = F.scaled_dot_product_attention(
+            self.project(query, self.query_kernel, self.query_bias) * self.scale,
+            self.project(key, self.key_kernel, self.key_bias),
+            self.project(value, self.value_kernel, self.value_bias),
+            dropout_p=self.dropout.p if self.training else 0.0,
+            is_causal=self.causal,
+            scale=1.0,
+        )
+        y = torch.einsum("bntv,nvo->bto", attended, self.attention_output_kernel)
+        if self.attention_output_bias is not None:
+            y = y + self.attention_output_bias
+        return y.unflatten(1, positions)
+
+
+class KerasPositionEmbedding(nn.Module):
+    """keras_hub's PositionEmbedding: the learned vectors of positions 0..T-1 (T the input's axis -2, at most
+    `sequence_length`), broadcast to the input's shape."""
+
+    def __init__(self, sequence_length, features):
+        super().__init__()
+        self.embeddings = nn.Parameter(torch.zeros(sequence_length, features))
+
+    def forward(self, x):
+        length, limit = x.shape[-2], self.embeddings.shape[0]
+        if length > limit:
+            raise ValueError(f"PositionEmbedding has {limit} positions (sequence_length) for a sequence of {length}")
+        return self.embeddings[:length].expand(x.shape)
 
 
 class KerasOptimizer(torch.optim.Optimizer):
