@@ -1,7 +1,8 @@
 """Random inputs and targets shaped as a spec declares them, for checks and timings that need no data set.
 
 Token ids are drawn below the smallest `input_dim` of the Embedding layers that read the input, so every
-backend can look them up; targets follow the loss (class ids, one-hot rows, 0/1 labels or real values).
+backend can look them up (in the input's dtype: a float input that an Embedding reads holds whole ids); targets
+follow the loss (class ids, one-hot rows, 0/1 labels or real values).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def random_inputs(graph: Graph, batch: int, length: int, rng: np.random.Generato
     for value in graph.inputs:
         shape = (batch, *(length if d is None else d for d in value.shape))
         dtype = NUMPY_DTYPES[value.dtype]
-        if value.dtype.startswith("i"):
+        read_as_ids = any(node.op == "Embedding" and value in node.inputs for node in graph.nodes)
+        if value.dtype.startswith("i") or read_as_ids:
             arrays.append(rng.integers(0, token_limit(graph, value), shape).astype(dtype))
         else:
             arrays.append(rng.standard_normal(shape).astype(dtype))

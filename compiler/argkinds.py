@@ -7,9 +7,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import DlArgumentError, DlNameError, Span, did_you_mean
-from .values import CallValue, Located, Regularizer, Symbol, describe
+from .values import CallValue, Initializer, Located, Regularizer, Symbol, describe
 
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu", "softplus", "swish")
+# Keras 3's activation functions with their defaults: leaky_relu's slope is 0.2 (the LeakyReLU layer's 0.3),
+# hard_sigmoid is relu6(x + 3) / 6, hard_silu is x * hard_sigmoid(x); silu is swish (Keras' own alias)
+ACTIVATIONS = (
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "gelu",
+    "elu",
+    "selu",
+    "softplus",
+    "swish",
+    "log_softmax",
+    "relu6",
+    "leaky_relu",
+    "silu",
+    "mish",
+    "hard_sigmoid",
+    "hard_silu",
+)
 INITIALIZERS = (
     "glorot_uniform",
     "glorot_normal",
@@ -20,6 +40,12 @@ INITIALIZERS = (
     "zeros",
     "ones",
     "uniform",  # Keras' RandomUniform(-0.05, 0.05), the Embedding default
+    "lecun_uniform",
+    # Keras' names for its classes at their defaults
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "variance_scaling",
 )
 REQUIRED = object()
 
@@ -179,6 +205,65 @@ class RegularizerKind(Kind):
         signature = [ArgSpec(name, Float(low=0.0), default) for name, default in self.SIGNATURES[value.callee]]
         bound = bind(signature, value, value.callee)
         return Regularizer(l1=bound.get("l1", 0.0), l2=bound.get("l2", 0.0))
+
+
+class InitializerKind(Kind):
+    """A Keras initializer: a name (`he_normal`, bare or as a string), or one of Keras' initializer classes called
+    with its arguments (`RandomNormal(stddev=0.02)`, an `Initializer`); a class name alone is the call with Keras'
+    defaults, as Keras reads the string "RandomNormal"."""
+
+    label = "an initializer (a name like he_normal, or a call like RandomNormal(stddev=0.02))"
+    # Keras 3's classes: (argument, kind, Keras' default) in Keras' order, the drawing function's order too
+    CALLS: dict[str, tuple[tuple[str, Kind, Any], ...]] = {
+        "RandomNormal": (("mean", Float(), 0.0), ("stddev", Float(), 0.05)),
+        "RandomUniform": (("minval", Float(), -0.05), ("maxval", Float(), 0.05)),
+        "TruncatedNormal": (("mean", Float(), 0.0), ("stddev", Float(), 0.05)),
+        "Constant": (("value", Float(), 0.0),),
+        "VarianceScaling": (
+            ("scale", Float(), 1.0),
+            ("mode", Enum(("fan_in", "fan_out", "fan_avg")), "fan_in"),
+            # Keras reads `normal` as truncated_normal
+            ("distribution", Enum(("truncated_normal", "untruncated_normal", "uniform", "normal")), "truncated_normal"),
+        ),
+        "Orthogonal": (("gain", Float(), 1.0),),
+    }
+
+    def convert(self, value, span, where):
+        if isinstance(value, CallValue):
+            return self.called(value)
+        name = value.name if isinstance(value, Symbol) else value
+        if not isinstance(name, str):
+            self.fail(value, span, where)
+        if name in INITIALIZERS:
+            return name
+        if name in self.CALLS:
+            return self.called(CallValue(name, (), (), span, span))
+        hint = did_you_mean(name, [*INITIALIZERS, *self.CALLS]) or (
+            f"choose one of {', '.join(INITIALIZERS)}, or call one of {', '.join(self.CALLS)}"
+        )
+        raise DlNameError(f"unknown initializer '{name}' for {where}", span, hint)
+
+    def called(self, call: CallValue) -> Initializer:
+        if call.callee not in self.CALLS:
+            hint = did_you_mean(call.callee, self.CALLS)
+            if call.callee in INITIALIZERS:
+                hint = f"{call.callee} takes no arguments: write it without parentheses"
+            raise DlNameError(f"unknown initializer '{call.callee}'", call.callee_span, hint or self.label)
+        for name, _, name_span in call.keyword:
+            if name == "seed":
+                raise DlArgumentError(
+                    f"{call.callee} takes no seed here",
+                    name_span,
+                    "every initial weight is drawn from the model's seed (`seed =` in train { })",
+                )
+        signature = [ArgSpec(name, kind, default) for name, kind, default in self.CALLS[call.callee]]
+        bound = bind(signature, call, call.callee)
+        if call.callee == "VarianceScaling":
+            if bound["scale"] <= 0:
+                raise DlArgumentError(f"VarianceScaling's scale must be positive, got {bound['scale']!r}", call.span)
+            if bound["distribution"] == "normal":
+                bound["distribution"] = "truncated_normal"
+        return Initializer(call.callee, tuple((spec.name, bound[spec.name]) for spec in signature))
 
 
 class Anything(Kind):

@@ -10,7 +10,7 @@ from . import syntax as s
 from .argkinds import Int, bind
 from .errors import DlArgumentError, DlError, DlNameError, DlShapeError, DlSyntaxError, Span, did_you_mean
 from .ir import Graph, Node, Value, show_shape
-from .ops import FLOAT_DTYPES, INT_DTYPES, REGISTRY, OpSpec, ShapeProblem, TensorType
+from .ops import ALIASES, FLOAT_DTYPES, INT_DTYPES, REGISTRY, OpSpec, ShapeProblem, TensorType, lookup
 from .training import build_training
 from .values import CallValue, call_value, evaluate
 
@@ -115,10 +115,10 @@ class ModelBuilder:
         call = stmt.call
         if call.callee in self.blocks:
             output = self.use_block(call, env, stream)
-        elif call.callee in REGISTRY:
-            output = self.apply_op(REGISTRY[call.callee], call, stmt, scope, env, stream)
+        elif (spec := lookup(call.callee)) is not None:  # the op's name or Keras' class name (MaxPooling2D)
+            output = self.apply_op(spec, call, stmt, scope, env, stream)
         else:
-            hint = did_you_mean(call.callee, list(REGISTRY) + list(self.blocks))
+            hint = did_you_mean(call.callee, [*REGISTRY, *ALIASES, *self.blocks])
             raise DlNameError(f"unknown layer '{call.callee}'", call.callee_span, hint)
         if stmt.label is not None:
             if stmt.label == BLOCK_INPUT:
@@ -324,7 +324,7 @@ def single_sections(model: s.ModelDecl) -> dict[str, s.Section]:
 def module_blocks(module: s.Module) -> dict[str, s.BlockDecl]:
     blocks: dict[str, s.BlockDecl] = {}
     for block in module.blocks:
-        if block.name in REGISTRY:
+        if lookup(block.name) is not None:
             raise DlNameError(f"block '{block.name}' has the name of a built-in layer", block.name_span)
         if block.name in blocks:
             raise DlNameError(f"block '{block.name}' is declared twice", block.name_span)

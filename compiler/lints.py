@@ -11,7 +11,7 @@ from .ir import Graph, Node
 from .training import CROSS_ENTROPIES
 
 # Activations whose every output lies in [0, 1]: what a cross-entropy without from_logits reads as probabilities
-PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
 # Layers that pass their input's values through unchanged (in inference), so the activation before them counts
 VALUE_PRESERVING = ("Dropout", "Reshape", "Flatten")
 # Layers with a bias added per output channel (the last axis) when `use_bias` is on

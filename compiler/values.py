@@ -52,6 +52,35 @@ class Regularizer:
         return f"l1({self.l1!r})" if self.l1 else f"l2({self.l2!r})"
 
 
+class Initializer(str):
+    """An initializer called with arguments: `RandomNormal(mean=0.0, stddev=0.02)`.
+
+    It is its own text, every argument written in Keras' order (two spellings of one call are one initializer),
+    so it goes wherever an initializer's name goes: a parameter's `initializer`, the IR printout, and the weight
+    tables and SAMPLERS of generated programs as a plain string literal. `keras_class` and `arguments` say what
+    to draw (compiler/weights.py).
+    """
+
+    keras_class: str
+    arguments: tuple[tuple[str, float | str], ...]
+
+    def __new__(cls, keras_class: str, arguments: tuple[tuple[str, float | str], ...]):
+        written = ", ".join(
+            f"{name}={value!r}" if isinstance(value, float) else f"{name}={value}" for name, value in arguments
+        )
+        self = super().__new__(cls, f"{keras_class}({written})")
+        self.keras_class, self.arguments = keras_class, tuple(arguments)
+        return self
+
+    def __getnewargs__(self):  # pickling and copying rebuild it from its parts
+        return self.keras_class, self.arguments
+
+    @property
+    def settings(self) -> tuple[float | str, ...]:
+        """The arguments' values in order: what the drawing function takes after the shape and the generator."""
+        return tuple(value for _, value in self.arguments)
+
+
 def describe(value: object) -> str:
     """How a value is named in an error message."""
     if isinstance(value, Symbol):

@@ -14,9 +14,9 @@ import numpy as np
 from .errors import DlError, clip, did_you_mean
 from .files import write_atomically
 from .ir import Graph
+from .values import Initializer
 
 TRUNCATION_STDDEV = 0.87962566103423978  # stddev of a standard normal truncated at +-2
-UNIFORM_LIMIT = 0.05  # Keras' RandomUniform() default, the `uniform` initializer
 
 # ---------------------------------------------------------------- initial weights
 
@@ -46,11 +46,19 @@ def initial_weights(graph: Graph, seed: int) -> dict[str, np.ndarray]:
 
 
 def sample(initializer: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """One float32 tensor from a named Keras initializer; ValueError for a name or shape it cannot take."""
+    """One float32 tensor from a Keras initializer, a name or a call (`Initializer`); ValueError for an initializer
+    or a shape it cannot take. Generated programs draw with the same function and settings (`sampler`)."""
+    draw, settings = sampler(initializer)
+    return draw(tuple(shape), rng, *settings).astype(np.float32)
+
+
+def sampler(initializer: str) -> tuple[Callable[..., np.ndarray], tuple[Any, ...]]:
+    """The function that draws `initializer` and its settings: a name's row of SAMPLERS, a call's arguments."""
+    if isinstance(initializer, Initializer) and initializer.keras_class in CALLED_SAMPLERS:
+        return CALLED_SAMPLERS[initializer.keras_class], initializer.settings
     if initializer not in SAMPLERS:
         raise ValueError(f"unknown initializer '{initializer}'")
-    draw, settings = SAMPLERS[initializer]
-    return draw(tuple(shape), rng, *settings).astype(np.float32)
+    return SAMPLERS[initializer]
 
 
 def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -61,9 +69,23 @@ def ones(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     return np.ones(shape)
 
 
-def uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Keras' RandomUniform() default: U(-0.05, 0.05)."""
-    return rng.uniform(-UNIFORM_LIMIT, UNIFORM_LIMIT, shape)
+def constant(shape: tuple[int, ...], rng: np.random.Generator, value: float) -> np.ndarray:
+    return np.full(shape, value)
+
+
+def random_uniform(shape: tuple[int, ...], rng: np.random.Generator, minval: float, maxval: float) -> np.ndarray:
+    """Keras' RandomUniform: U(minval, maxval)."""
+    return rng.uniform(minval, maxval, shape)
+
+
+def random_normal(shape: tuple[int, ...], rng: np.random.Generator, mean: float, stddev: float) -> np.ndarray:
+    """Keras' RandomNormal: N(mean, stddev)."""
+    return mean + stddev * rng.standard_normal(shape)
+
+
+def random_truncated_normal(shape: tuple[int, ...], rng: np.random.Generator, mean: float, stddev: float) -> np.ndarray:
+    """Keras' TruncatedNormal: N(mean, stddev) re-drawn beyond 2 stddev (`stddev` before the truncation)."""
+    return mean + truncated_normal(shape, stddev, rng)
 
 
 def forget_bias(initializer: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -90,13 +112,16 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
 def variance_scaling(
     shape: tuple[int, ...], rng: np.random.Generator, scale: float, mode: str, distribution: str
 ) -> np.ndarray:
-    """Keras' VarianceScaling: uniform with limit sqrt(3 * scale / fan), or a normal truncated at +-2 stddev."""
+    """Keras' VarianceScaling: variance scale / fan, uniform with limit sqrt(3 * scale / fan), a normal truncated
+    at +-2 stddev (scaled up to keep the variance), or an untruncated normal."""
     fan_in, fan_out = compute_fans(shape)
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
     scale /= max(1.0, fan)
     if distribution == "uniform":
         limit = math.sqrt(3.0 * scale)
         return rng.uniform(-limit, limit, shape)
+    if distribution == "untruncated_normal":
+        return math.sqrt(scale) * rng.standard_normal(shape)
     return truncated_normal(shape, math.sqrt(scale) / TRUNCATION_STDDEV, rng)
 
 
@@ -110,8 +135,9 @@ def truncated_normal(shape: tuple[int, ...], stddev: float, rng: np.random.Gener
     return values * stddev
 
 
-def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Keras' Orthogonal(gain=1): QR of a normal [max, min] matrix, signs fixed by diag(r), transposed if wide."""
+def orthogonal(shape: tuple[int, ...], rng: np.random.Generator, gain: float = 1.0) -> np.ndarray:
+    """Keras' Orthogonal: gain times the Q of a normal [max, min] matrix's QR, signs fixed by diag(r), transposed
+    if wide."""
     if len(shape) < 2:
         raise ValueError(f"the orthogonal initializer needs rank 2 or more, got shape {list(shape)}")
     rows, cols = math.prod(shape[:-1]), shape[-1]
@@ -119,26 +145,42 @@ def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     q = q * np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return q.reshape(shape)
+    return gain * q.reshape(shape)
 
 
-# initializer -> (the function that draws it, its settings): Keras' VarianceScaling presets are
-# (scale, mode, distribution). Generated programs copy the rows and functions their model uses.
+# initializer name -> (the function that draws it, its settings): Keras' VarianceScaling presets are
+# (scale, mode, distribution), its named classes their default arguments. Generated programs copy the rows and
+# functions their model uses.
 SAMPLERS: dict[str, tuple[Callable[..., np.ndarray], tuple[Any, ...]]] = {
     "glorot_uniform": (variance_scaling, (1.0, "fan_avg", "uniform")),
     "glorot_normal": (variance_scaling, (1.0, "fan_avg", "truncated_normal")),
     "he_uniform": (variance_scaling, (2.0, "fan_in", "uniform")),
     "he_normal": (variance_scaling, (2.0, "fan_in", "truncated_normal")),
     "lecun_normal": (variance_scaling, (1.0, "fan_in", "truncated_normal")),
+    "lecun_uniform": (variance_scaling, (1.0, "fan_in", "uniform")),
     "orthogonal": (orthogonal, ()),
     "zeros": (zeros, ()),
     "ones": (ones, ()),
-    "uniform": (uniform, ()),
+    "uniform": (random_uniform, (-0.05, 0.05)),
+    "random_uniform": (random_uniform, (-0.05, 0.05)),
+    "random_normal": (random_normal, (0.0, 0.05)),
+    "truncated_normal": (random_truncated_normal, (0.0, 0.05)),
+    "variance_scaling": (variance_scaling, (1.0, "fan_in", "truncated_normal")),
+}
+# Keras' initializer class -> the function that draws it; a call's arguments are its settings, in the order of
+# compiler/argkinds.py's InitializerKind.CALLS
+CALLED_SAMPLERS: dict[str, Callable[..., np.ndarray]] = {
+    "RandomNormal": random_normal,
+    "RandomUniform": random_uniform,
+    "TruncatedNormal": random_truncated_normal,
+    "Constant": constant,
+    "VarianceScaling": variance_scaling,
+    "Orthogonal": orthogonal,
 }
 # what each drawing function calls or reads, for programs that copy it
 SAMPLER_NEEDS: dict[str, tuple[str, ...]] = {
     "variance_scaling": ("compute_fans", "truncated_normal", "TRUNCATION_STDDEV"),
-    "uniform": ("UNIFORM_LIMIT",),
+    "random_truncated_normal": ("truncated_normal",),
 }
 
 

@@ -120,6 +120,13 @@ def recurrent_cases(op: str) -> list[Case]:
         Case(f"{op}-no-bias", op, SEQ, f"{op}(3, use_bias=false)"),
         # an unbounded cell grows: a smaller input keeps the outputs near 1, where float32 is well within 1e-5
         Case(f"{op}-activations", op, SEQ, f"{op}(3, activation=relu{gates}, return_sequences=true)", scale=0.5),
+        Case(
+            f"{op}-activations-of-version-2",
+            op,
+            SEQ,
+            f"{op}(3, activation=mish{gates.replace('tanh', 'hard_sigmoid')}, return_sequences=true)",
+            scale=0.5,
+        ),
         Case(f"{op}-any-length", op, "  input x: f32[?, 3]", f"{op}(4)", 6),
         Case(f"{op}-stacked", op, SEQ, f"{op}(4, return_sequences=true)\n{op}(2)"),
     ]
@@ -169,6 +176,17 @@ CASES: list[Case] = [
     *(Case(f"Activation-{name}", "Activation", SEQ, f"Activation({name})", scale=3.0) for name in ACTIVATIONS),
     *(Case(f"Dense-{name}", "Dense", VEC, f"Dense(5, activation={name})") for name in ("relu", "softmax", "gelu")),
     Case("Activation-softmax-channels-first", "Activation", IMG, "Conv2D(3, 2)\nActivation(softmax)\nMaxPool2D()"),
+    Case(
+        "Activation-log_softmax-channels-first",
+        "Activation",
+        IMG,
+        "Conv2D(3, 2)\nActivation(log_softmax)\nMaxPool2D()",
+    ),
+    *(
+        Case(f"Conv2D-{name}", "Conv2D", IMG, f"Conv2D(3, 2, activation={name})\nMaxPool2D()", scale=3.0)
+        for name in ("log_softmax", "leaky_relu", "hard_silu", "mish")
+    ),
+    Case("Dense-log_softmax", "Dense", VEC, "Dense(4, activation=log_softmax)"),
     Case("ReLU", "ReLU", SEQ, "ReLU()"),
     Case("ReLU-max-value", "ReLU", SEQ, "ReLU(max_value=1.5)", scale=3.0),
     Case("ReLU-negative-slope", "ReLU", SEQ, "ReLU(negative_slope=0.1)"),
@@ -228,6 +246,16 @@ CASES: list[Case] = [
     Case("Embedding", "Embedding", "  input ids: i64[6]", "Embedding(10, 4)"),
     Case("Embedding-i32", "Embedding", "  input ids: i32[6]", "Embedding(12, 3)\nFlatten()"),
     Case("Embedding-any-length", "Embedding", "  input ids: i64[?]", "Embedding(10, 4)\nConv1D(3, 2)", 7),
+    # float ids, as Keras takes them: cast to integers, truncating (ReLU keeps them in [0, 9], mostly fractional)
+    Case("Embedding-float-ids", "Embedding", "  input x: f32[6]", "ReLU(max_value=9.0)\nEmbedding(10, 4)", scale=4.0),
+    Case(
+        "Embedding-float-ids-any-length",
+        "Embedding",
+        "  input x: f32[?]",
+        "ReLU(max_value=9.0)\nEmbedding(10, 3)\nConv1D(2, 2)",
+        lengths=(4, 7),
+        scale=4.0,
+    ),
     # recurrent
     *recurrent_cases("SimpleRNN"),
     *recurrent_cases("LSTM"),
@@ -988,6 +1016,25 @@ CASES: list[Case] = [
         trains=True,
     ),
     Case("Embedding-trains", "Embedding", "  input ids: i64[6]", "Embedding(10, 4)\nFlatten()\nDense(3)", trains=True),
+    # float ids straight from the input (dlc verify draws whole ids for an input an Embedding reads)
+    Case(
+        "Embedding-float-ids-trains",
+        "Embedding",
+        "  input x: f32[6]",
+        "Embedding(10, 4)\nFlatten()\nDense(3)",
+        trains=True,
+    ),
+    # initializers with arguments: the seed's initial weights (drawn from them) through both programs' training
+    Case(
+        "BatchNormalization-initializers-trains",
+        "BatchNormalization",
+        "  input x: f32[6]",
+        "Dense(4, activation=tanh, kernel_initializer=RandomNormal(stddev=0.5), bias_initializer=Constant(0.1))\n"
+        "BatchNormalization(gamma_initializer=RandomUniform(minval=0.5, maxval=1.5), "
+        "beta_initializer=TruncatedNormal(stddev=0.1), moving_variance_initializer=Constant(2.0))\n"
+        "Dense(2, kernel_initializer=VarianceScaling(2.0, mode=fan_avg, distribution=uniform))",
+        trains=True,
+    ),
     Case(
         "SimpleRNN-trains",
         "SimpleRNN",

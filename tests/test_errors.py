@@ -203,11 +203,6 @@ def test_flatten_of_a_variable_axis():
     assert_error(text, "Flatten", DlShapeError, "needs every dimension known to flatten")
 
 
-def test_embedding_needs_integers():
-    text = model("    Embedding(10, 4)")
-    assert_error(text, "Embedding", DlShapeError, "needs integer token ids (i32 or i64), got f32")
-
-
 def test_dense_on_integers_suggests_embedding():
     text = model("    Dense(4)").replace("f32[4]", "i64[4]")
     assert_error(text, "Dense", DlShapeError, "Dense needs a float input, got i64")

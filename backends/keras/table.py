@@ -16,7 +16,16 @@ from compiler.values import Regularizer
 
 from ..spine import LoweringTable
 
-INITIALIZER_ARGS = ("kernel_initializer", "recurrent_initializer", "bias_initializer", "embeddings_initializer")
+INITIALIZER_ARGS = (
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "embeddings_initializer",
+    "gamma_initializer",
+    "beta_initializer",
+    "moving_mean_initializer",
+    "moving_variance_initializer",
+)
 NOT_KERAS_ARGS = (*INITIALIZER_ARGS, "unit_forget_bias")  # unit_forget_bias shapes only the initial bias
 
 OPS = LoweringTable("keras")  # op -> the Keras layer constructor it becomes; Keras is channels-last throughout
@@ -40,7 +49,26 @@ def regularizer(value: Regularizer) -> str:
 
 # the language's activations by their Keras 3 names (the language took Keras' names)
 ACTIVATIONS = {
-    name: name for name in ("linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu", "softplus", "swish")
+    name: name
+    for name in (
+        "linear",
+        "relu",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "gelu",
+        "elu",
+        "selu",
+        "softplus",
+        "swish",
+        "log_softmax",
+        "relu6",
+        "leaky_relu",
+        "silu",
+        "mish",
+        "hard_sigmoid",
+        "hard_silu",
+    )
 }
 ACTIVATION_ARGS = ("activation", "recurrent_activation")
 

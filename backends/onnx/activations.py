@@ -1,4 +1,4 @@
-"""Keras activations as ONNX nodes (opset 17 has no Gelu or Swish, so those are composed)."""
+"""Keras activations as ONNX nodes (opset 17 has no Gelu, Swish or Mish, so those are composed)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,26 @@ def _softmax(g: GraphBuilder, x: str, hint: str, axis: int) -> str:
     return g.add("Softmax", [x], hint, axis=axis)
 
 
+def _log_softmax(g: GraphBuilder, x: str, hint: str, axis: int) -> str:
+    return g.add("LogSoftmax", [x], hint, axis=axis)
+
+
+def _relu6(g: GraphBuilder, x: str, hint: str, axis: int) -> str:
+    return g.add("Clip", [x, g.scalar(0.0), g.scalar(6.0)], hint)
+
+
+def _leaky_relu(g: GraphBuilder, x: str, hint: str, axis: int) -> str:
+    return g.add("LeakyRelu", [x], hint, alpha=0.2)  # the activation's default slope (the LeakyReLU layer's is 0.3)
+
+
+def _mish(g: GraphBuilder, x: str, hint: str, axis: int) -> str:
+    return g.add("Mul", [x, g.add("Tanh", [g.add("Softplus", [x], hint)], hint)], hint)
+
+
+def _hard_sigmoid(g: GraphBuilder, x: str, hint: str, axis: int) -> str:
+    return g.add("HardSigmoid", [x], hint, alpha=1 / 6, beta=0.5)  # Keras 3's relu6(x + 3) / 6
+
+
 ACTIVATIONS: dict[str, Activation] = {
     "linear": lambda g, x, hint, axis: x,
     "relu": _unary("Relu"),
@@ -44,6 +64,13 @@ ACTIVATIONS: dict[str, Activation] = {
     "selu": _unary("Selu"),  # ONNX's default alpha and gamma are Keras' constants
     "softplus": _unary("Softplus"),
     "swish": _swish,
+    "log_softmax": _log_softmax,
+    "relu6": _relu6,
+    "leaky_relu": _leaky_relu,
+    "silu": _swish,
+    "mish": _mish,
+    "hard_sigmoid": _hard_sigmoid,
+    "hard_silu": _unary("HardSwish"),  # x * max(0, min(1, x / 6 + 0.5)): Keras' x * relu6(x + 3) / 6
 }
 
 # Activations the fused ONNX RNN/LSTM/GRU ops accept, by their ONNX names. Any other makes a recurrent

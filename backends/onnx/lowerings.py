@@ -7,6 +7,7 @@ Keras' canonical layouts and are converted here, once, into ONNX initializers.
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 from compiler.ops.conv import same_padding
 
@@ -203,7 +204,10 @@ def layer_norm(ctx: Context) -> Lowered:
 
 @OPS.lowering("Embedding")
 def embedding(ctx: Context) -> Lowered:
-    return ctx.add("Gather", [ctx.param("embeddings"), ctx.x], axis=0), LAST
+    ids = ctx.x
+    if ctx.node.inputs[0].dtype.startswith("f"):  # float ids: Keras casts them to integers, truncating (2.7 is 2)
+        ids = ctx.add("Cast", [ids], to=TensorProto.INT64)
+    return ctx.add("Gather", [ctx.param("embeddings"), ids], axis=0), LAST
 
 
 # ---------------------------------------------------------------- merges

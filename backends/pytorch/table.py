@@ -27,11 +27,18 @@ ACTIVATIONS = {
     "selu": "F.selu({x})",
     "softplus": "F.softplus({x})",
     "swish": "F.silu({x})",
+    "log_softmax": "F.log_softmax({x}, dim={dim})",
+    "relu6": "F.relu6({x})",
+    "leaky_relu": "F.leaky_relu({x}, 0.2)",  # Keras' activation default (the LeakyReLU layer's is 0.3)
+    "silu": "F.silu({x})",
+    "mish": "F.mish({x})",
+    "hard_sigmoid": "F.hardsigmoid({x})",  # relu6(x + 3) / 6, as Keras 3
+    "hard_silu": "F.hardswish({x})",  # x * relu6(x + 3) / 6
 }
 
 
 def activate(name: str, x: str, layout: str) -> str:
-    """The expression applying activation `name` to `x` (softmax over the channels of `layout`)."""
+    """The expression applying activation `name` to `x` (softmax and log_softmax over the channels of `layout`)."""
     return ACTIVATIONS[name].format(x=x, dim=1 if layout == FIRST else -1)
 
 

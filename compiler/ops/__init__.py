@@ -5,6 +5,7 @@
 
 from . import attention, conv, conv_variants, core, merge, normalization, recurrent, resize  # noqa: F401  (each registers its family)
 from .spec import (
+    ALIASES,
     FLOAT_DTYPES,
     INT_DTYPES,
     REGISTRY,
@@ -14,10 +15,12 @@ from .spec import (
     ShapeProblem,
     TensorType,
     keras_snake_case,
+    lookup,
     register,
 )
 
 __all__ = [
+    "ALIASES",
     "FLOAT_DTYPES",
     "INT_DTYPES",
     "REGISTRY",
@@ -27,5 +30,6 @@ __all__ = [
     "ShapeProblem",
     "TensorType",
     "keras_snake_case",
+    "lookup",
     "register",
 ]

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import math
 
-from ..argkinds import ACTIVATIONS, INITIALIZERS, ArgSpec, Bool, Enum, Float, Int, RegularizerKind, TargetShape
+from ..argkinds import (
+    ACTIVATIONS,
+    ArgSpec,
+    Bool,
+    Enum,
+    Float,
+    InitializerKind,
+    Int,
+    RegularizerKind,
+    TargetShape,
+)
 from .spec import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_known, sample_axis
 
 ACTIVATION = Enum(ACTIVATIONS)
-INITIALIZER = Enum(INITIALIZERS)
+INITIALIZER = InitializerKind()
 REGULARIZER = RegularizerKind()
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..argkinds import INITIALIZERS, ArgSpec, Bool, Enum, Float, Int
-from .core import REGULARIZER
-from .spec import INT_DTYPES, OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, sample_axis
+from ..argkinds import ArgSpec, Bool, Float, Int
+from .core import INITIALIZER, REGULARIZER
+from .spec import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, sample_axis
 
 
 def last_axis_only(name: str):
@@ -26,24 +26,22 @@ def scale_and_center(inputs, args) -> list[ParamSpec]:
     channels = (inputs[0].shape[-1],)
     found = []
     if args["scale"]:
-        found.append(ParamSpec("gamma", channels, True, "ones"))
+        found.append(ParamSpec("gamma", channels, True, args["gamma_initializer"]))
     if args["center"]:
-        found.append(ParamSpec("beta", channels, True, "zeros"))
+        found.append(ParamSpec("beta", channels, True, args["beta_initializer"]))
     return found
 
 
 def batch_norm_params(inputs, args):
     channels = (inputs[0].shape[-1],)
     return scale_and_center(inputs, args) + [
-        ParamSpec("moving_mean", channels, False, "zeros"),
-        ParamSpec("moving_variance", channels, False, "ones"),
+        ParamSpec("moving_mean", channels, False, args["moving_mean_initializer"]),
+        ParamSpec("moving_variance", channels, False, args["moving_variance_initializer"]),
     ]
 
 
 def embedding_infer(inputs, args):
-    dtype = inputs[0].dtype
-    if dtype not in INT_DTYPES:
-        raise ShapeProblem(f"needs integer token ids (i32 or i64), got {dtype}")
+    """Token ids of any dtype: integers, or floats holding them, which Keras casts to int32 (2.7 is id 2)."""
     return TensorType("f32", inputs[0].shape + (args["output_dim"],))
 
 
@@ -52,7 +50,12 @@ def embedding_params(inputs, args):
     return [ParamSpec("embeddings", shape, True, args["embeddings_initializer"], args["embeddings_regularizer"])]
 
 
-NORM_FLAGS = (ArgSpec("center", Bool(), True), ArgSpec("scale", Bool(), True))
+NORM_FLAGS = (
+    ArgSpec("center", Bool(), True),
+    ArgSpec("scale", Bool(), True),
+    ArgSpec("beta_initializer", INITIALIZER, "zeros"),
+    ArgSpec("gamma_initializer", INITIALIZER, "ones"),
+)
 
 register(
     OpSpec(
@@ -63,6 +66,8 @@ register(
             ArgSpec("momentum", Float(0.0, 1.0), 0.99),
             ArgSpec("epsilon", Float(low=0.0), 1e-3),
             *NORM_FLAGS,
+            ArgSpec("moving_mean_initializer", INITIALIZER, "zeros"),
+            ArgSpec("moving_variance_initializer", INITIALIZER, "ones"),
         ),
         last_axis_only("BatchNormalization"),
         batch_norm_params,
@@ -81,7 +86,7 @@ register(
         (
             ArgSpec("input_dim", Int(low=1)),
             ArgSpec("output_dim", Int(low=1)),
-            ArgSpec("embeddings_initializer", Enum(INITIALIZERS), "uniform"),
+            ArgSpec("embeddings_initializer", INITIALIZER, "uniform"),
             ArgSpec("embeddings_regularizer", REGULARIZER, None),
         ),
         embedding_infer,

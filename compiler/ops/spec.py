@@ -33,7 +33,7 @@ class ParamSpec:
     name: str
     shape: tuple[int, ...]
     trainable: bool = True
-    initializer: str = "zeros"
+    initializer: str = "zeros"  # a name, or a call (compiler.values.Initializer, itself a str)
     regularizer: Regularizer | None = None
     unit_forget_bias: bool = False  # LSTM: the forget gate's bias block starts at one
 
@@ -99,13 +99,24 @@ def keras_snake_case(name: str) -> str:
 
 
 REGISTRY: dict[str, OpSpec] = {}
+# Keras' class name -> the op, where they differ (`MaxPooling2D` -> `MaxPool2D`): both name the op in a spec
+ALIASES: dict[str, str] = {}
 
 
 def register(*specs: OpSpec) -> None:
     for spec in specs:
-        if spec.name in REGISTRY:
+        if spec.name in REGISTRY or spec.name in ALIASES:
             raise ValueError(f"op {spec.name} registered twice")
         REGISTRY[spec.name] = spec
+        if spec.keras_class != spec.name:
+            if spec.keras_class in REGISTRY or spec.keras_class in ALIASES:
+                raise ValueError(f"Keras class {spec.keras_class} of op {spec.name} names another op")
+            ALIASES[spec.keras_class] = spec.name
+
+
+def lookup(name: str) -> OpSpec | None:
+    """The op a spec names, by the language's name or by Keras' class name; None for neither."""
+    return REGISTRY.get(ALIASES.get(name, name))
 
 
 def require_float(inputs: Sequence[TensorType], layer: str) -> str:

@@ -149,11 +149,18 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "selu": lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
     "softplus": lambda x: np.logaddexp(0.0, x),
     "swish": lambda x: x * _sigmoid(x),
+    "log_softmax": lambda x: _log_softmax(x, -1),
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),  # the activation's slope; the LeakyReLU layer's is 0.3
+    "silu": lambda x: x * _sigmoid(x),  # Keras' swish is silu
+    "mish": lambda x: x * np.tanh(np.logaddexp(0.0, x)),
+    "hard_sigmoid": lambda x: np.clip(x + 3.0, 0.0, 6.0) / 6.0,  # Keras 3: relu6(x + 3) / 6
+    "hard_silu": lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0,
 }
 
 
 def activation(name: str | None, x) -> np.ndarray:
-    """A Keras activation by name (`None` is linear); softmax runs over the last axis."""
+    """A Keras activation by name (`None` is linear); softmax and log_softmax run over the last axis."""
     x = _f64(x)
     if name is None:
         return x
@@ -239,12 +246,15 @@ def flatten(x) -> np.ndarray:
 
 
 def embedding(ids, embeddings, **extra) -> np.ndarray:
-    """Rows of `embeddings [input_dim, output_dim]`; ids must lie in `[0, input_dim)`."""
+    """Rows of `embeddings [input_dim, output_dim]`; ids must lie in `[0, input_dim)`. Float ids are cast to
+    integers as Keras casts them (to int32, truncating toward zero: 2.7 is 2)."""
     table = _f64(embeddings)
     _extra("embedding", extra, input_dim=table.shape[0], output_dim=table.shape[1])
     ids = np.asarray(ids)
+    if np.issubdtype(ids.dtype, np.floating):
+        ids = ids.astype(np.int32)
     if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"embedding(): token ids must be integers, got {ids.dtype}")
+        raise TypeError(f"embedding(): token ids must be integers or floats, got {ids.dtype}")
     if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
         raise IndexError(f"embedding(): ids out of range [0, {table.shape[0]})")
     return table[ids]
