@@ -286,8 +286,12 @@ class ArgSpec:
         return self.default is REQUIRED
 
 
-def bind(signature: Sequence[ArgSpec], call: CallValue, what: str) -> dict[str, Any]:
-    """Match a call's arguments to a signature as Python would, then convert each; defaults fill the rest."""
+def bind(
+    signature: Sequence[ArgSpec], call: CallValue, what: str, keras_arguments: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Match a call's arguments to a signature as Python would, then convert each; defaults fill the rest.
+    `keras_arguments`: what Keras' class of the same name takes, so that one the language lacks is said to be
+    Keras' (`return_state`), never offered as a different argument (`return_sequences`)."""
     names = [a.name for a in signature]
     given: dict[str, Located] = {}
     if len(call.positional) > len(signature):
@@ -298,6 +302,8 @@ def bind(signature: Sequence[ArgSpec], call: CallValue, what: str) -> dict[str, 
         given[spec.name] = located
     for name, located, name_span in call.keyword:
         if name not in names:
+            if name in keras_arguments:
+                raise DlNameError(f"Keras' {what} argument '{name}' is not in the language yet", name_span)
             hint = did_you_mean(name, names) or (f"{what} takes: {', '.join(names)}" if names else None)
             raise DlNameError(f"{what} has no argument '{name}'", name_span, hint)
         if name in given:

@@ -8,10 +8,22 @@ from dataclasses import dataclass, field
 
 from . import syntax as s
 from .argkinds import Int, bind
-from .errors import DlArgumentError, DlError, DlNameError, DlShapeError, DlSyntaxError, Span, did_you_mean
+from .errors import (
+    DlArgumentError,
+    DlError,
+    DlErrors,
+    DlNameError,
+    DlShapeError,
+    DlSyntaxError,
+    Span,
+    did_you_mean,
+    every_error,
+    unknown_name,
+)
 from .ir import Graph, Node, Value, show_shape
+from .keras_names import LAYERS as KERAS_LAYERS
 from .ops import ALIASES, FLOAT_DTYPES, INT_DTYPES, REGISTRY, OpSpec, ShapeProblem, TensorType, lookup
-from .training import build_training
+from .training import build_loss, build_metrics, build_optimizer, build_settings, build_training
 from .values import CallValue, call_value, evaluate
 
 DTYPES = FLOAT_DTYPES + INT_DTYPES
@@ -21,6 +33,15 @@ MAX_LAYERS = 200_000
 MAX_TENSOR_VALUES = 2**40
 MAX_PASSES = 1_000_000  # repeat passes per model, empty ones included
 BLOCK_INPUT = "in"
+MAX_ERRORS = 50  # independent errors reported from one file before checking stops
+
+# The stream after a statement that failed: the statements after it still check their names and arguments,
+# but nothing is inferred from it, so one mistake is reported once, not again by every layer it reaches.
+FAILED = Value("<failed>", TensorType("f32", ()))
+
+
+class DlLimitError(DlArgumentError):
+    """A size limit was passed: checking stops at once (going on could only repeat it, or take too long)."""
 
 
 @dataclass
@@ -65,7 +86,22 @@ class ModelBuilder:
         self.counters: dict[str, int] = {}
         self.label_uses: dict[str, int] = {}
         self.block_stack: list[str] = []
+        self.uses: list[str] = []  # for each block entered: "in block 'X', used at file:line:col"
         self.passes = 0
+        self.errors: list[DlError] = []
+        self.failed_at: set[tuple[int, int]] = set()
+
+    def record(self, error: DlError) -> None:
+        """Keep an error and go on checking; a block's statement that fails in every use is reported once."""
+        if error.span is not None:
+            where = (error.span.line, error.span.column)
+            if where in self.failed_at:
+                return
+            self.failed_at.add(where)
+        error.notes += reversed(self.uses)
+        self.errors.append(error)
+        if len(self.errors) >= MAX_ERRORS:
+            raise DlErrors(self.errors) from None
 
     # naming
     def auto_name(self, spec: OpSpec) -> str:
@@ -89,16 +125,36 @@ class ModelBuilder:
     def run(self, stmts, scope: Scope, env: dict[str, object], stream: Value) -> Value:
         for stmt in stmts:
             if isinstance(stmt, s.FromStmt):
-                stream = self.resolve(stmt.name, stmt.span, scope)
+                try:
+                    stream = self.resolve(stmt.name, stmt.span, scope)
+                except DlError as error:
+                    self.record(error)
+                    stream = FAILED
             elif isinstance(stmt, s.RepeatStmt):
-                count = Int(low=0, high=100_000).convert(evaluate(stmt.count, env), stmt.count.span, "repeat count")
+                try:
+                    count = Int(low=0, high=100_000).convert(evaluate(stmt.count, env), stmt.count.span, "repeat count")
+                except DlLimitError:
+                    raise
+                except DlError as error:
+                    self.record(error)
+                    count = 1  # check the body once
                 for _ in range(count):
                     self.passes += 1
                     if self.passes > MAX_PASSES:
-                        raise DlArgumentError(f"the repeats expand to more than {MAX_PASSES:,} passes", stmt.span)
+                        raise DlLimitError(f"the repeats expand to more than {MAX_PASSES:,} passes", stmt.span)
                     stream = self.run(stmt.body, Scope(scope), env, stream)
             else:
-                stream = self.layer(stmt, scope, env, stream)
+                try:
+                    stream = self.layer(stmt, scope, env, stream)
+                except DlLimitError:
+                    raise
+                except DlErrors:
+                    raise
+                except DlError as error:
+                    self.record(error)
+                    stream = FAILED
+                    if stmt.label is not None and stmt.label != BLOCK_INPUT:
+                        scope.labels.setdefault(stmt.label, FAILED)
         return stream
 
     def resolve(self, name: str, span: Span, scope: Scope) -> Value:
@@ -118,8 +174,8 @@ class ModelBuilder:
         elif (spec := lookup(call.callee)) is not None:  # the op's name or Keras' class name (MaxPooling2D)
             output = self.apply_op(spec, call, stmt, scope, env, stream)
         else:
-            hint = did_you_mean(call.callee, [*REGISTRY, *ALIASES, *self.blocks])
-            raise DlNameError(f"unknown layer '{call.callee}'", call.callee_span, hint)
+            known = [*REGISTRY, *ALIASES, *self.blocks]
+            raise unknown_name("layer", call.callee, call.callee_span, known, KERAS_LAYERS)
         if stmt.label is not None:
             if stmt.label == BLOCK_INPUT:
                 raise DlNameError(f"'{BLOCK_INPUT}' is the block input and cannot be a label", stmt.label_span)
@@ -130,14 +186,16 @@ class ModelBuilder:
 
     def apply_op(self, spec, call, stmt, scope, env, stream) -> Value:
         if len(self.nodes) >= MAX_LAYERS:
-            raise DlArgumentError(f"the model has more than {MAX_LAYERS} layers", call.span)
+            raise DlLimitError(f"the model has more than {MAX_LAYERS} layers", call.span)
         inputs = [stream]
         if spec.is_merge:
             call, inputs = self.merge_inputs(spec, call, scope, stream)
         elif spec.label_args:
             call, inputs = self.labelled_inputs(spec, call, scope, stream)
         value = call_value(call, env)
-        args = bind(spec.args, value, spec.name)
+        args = bind(spec.args, value, spec.name, KERAS_LAYERS.get(spec.keras_class, ()))
+        if any(value is FAILED for value in inputs):
+            return FAILED  # its arguments are checked; its shapes cannot be
         name = self.label_name(stmt.label, stmt.label_span) if stmt.label else self.auto_name(spec)
         types = [i.type for i in inputs]
         try:
@@ -223,10 +281,12 @@ class ModelBuilder:
             raise DlNameError(f"block '{block.name}' uses itself ({chain})", call.callee_span)
         bound = self.bind_block(block, call_value(call, env))
         self.block_stack.append(block.name)
+        self.uses.append(f"in block '{block.name}', used at {call.span.location}")
         try:
             return self.run(block.body, Scope(labels={BLOCK_INPUT: stream}), bound, stream)
         finally:
             self.block_stack.pop()
+            self.uses.pop()
 
     @staticmethod
     def bind_block(block: s.BlockDecl, value: CallValue) -> dict[str, object]:
@@ -273,6 +333,21 @@ class ModelBuilder:
                     f"use it (`from {node.name}`, or list it in a merge), or remove it",
                 )
 
+    def check_training_sections(self, sections: dict[str, s.Section]) -> None:
+        """Each training section on its own, so that a wrong loss and a wrong optimizer are both reported."""
+        metrics = ()
+        for kind, build in (("loss", build_loss), ("optimizer", build_optimizer), ("metrics", build_metrics)):
+            if kind in sections:
+                try:
+                    built = build(sections[kind])
+                    metrics = built if kind == "metrics" else metrics
+                except DlError as error:
+                    self.record(error)
+        try:
+            build_settings(sections.get("train"), metrics)
+        except DlError as error:
+            self.record(error)
+
     def inputs(self) -> list[Value]:
         values = []
         for decl in self.model.inputs:
@@ -301,6 +376,9 @@ class ModelBuilder:
         inputs = self.inputs()
         scope = Scope(labels={v.name: v for v in inputs})
         output = self.run(sections["layers"].body, scope, {}, inputs[0])
+        if self.errors:
+            self.check_training_sections(sections)
+            raise DlErrors(self.errors)
         if not self.nodes:
             raise DlNameError(f"model '{model.name}' has no layers", sections["layers"].span)
         used = {v.name for node in self.nodes for v in node.inputs}
@@ -308,7 +386,13 @@ class ModelBuilder:
             if value.name not in used:
                 raise DlNameError(f"input '{decl.name}' is never used", decl.span, f"read it with `from {decl.name}`")
         self.check_every_layer_reaches(output)
-        training = build_training(tuple(inputs), output, sections)
+        try:
+            training = build_training(tuple(inputs), output, sections)
+        except DlError:
+            self.check_training_sections(sections)
+            if self.errors:
+                raise DlErrors(self.errors) from None
+            raise  # the sections are each valid: the error is in how they fit the model
         return Graph(model.name, model.span.source, tuple(inputs), tuple(self.nodes), output, training, model.span)
 
 
@@ -338,17 +422,25 @@ def module_blocks(module: s.Module) -> dict[str, s.BlockDecl]:
 
 
 def elaborate(module: s.Module) -> list[Graph]:
-    """Every model in a parsed file, as IR graphs; the first error raises."""
+    """Every model in a parsed file, as IR graphs. Every independent error is found before one is raised: each
+    model is checked, and within a model the statements after a failed one (a DlErrors of them all)."""
     blocks = module_blocks(module)
     reserved = set(_labels_in(stmt for b in module.blocks for stmt in b.body))
-    graphs, names = [], set()
+    graphs, names, errors = [], set(), []
     for model in module.models:
-        if model.name in names:
-            raise DlNameError(f"model '{model.name}' is declared twice", model.name_span)
-        names.add(model.name)
-        layers = [sec for sec in model.sections if sec.kind == "layers"]
-        model_labels = set(_labels_in(stmt for sec in layers for stmt in sec.body))
-        graphs.append(ModelBuilder(model, blocks, reserved | model_labels).build())
+        try:
+            if model.name in names:
+                raise DlNameError(f"model '{model.name}' is declared twice", model.name_span)
+            names.add(model.name)
+            layers = [sec for sec in model.sections if sec.kind == "layers"]
+            model_labels = set(_labels_in(stmt for sec in layers for stmt in sec.body))
+            graphs.append(ModelBuilder(model, blocks, reserved | model_labels).build())
+        except DlLimitError:
+            raise
+        except DlError as error:
+            errors += every_error(error)
+    if errors:
+        raise errors[0] if len(errors) == 1 else DlErrors(errors[:MAX_ERRORS])
     return graphs
 
 

@@ -44,6 +44,7 @@ class DlError(Exception):
         self.message = message
         self.span = span
         self.hint = hint
+        self.notes: list[str] = []  # where it came from: "in block 'Residual', used at m.dl:12:5"
 
     def render(self) -> str:
         """The error as the terminal shows it. Messages, hints and quoted lines carry text from specs and data
@@ -51,7 +52,8 @@ class DlError(Exception):
         terminal that shows it."""
         if self.span is None:
             head = f"{self.kind}: {printable(self.message)}"
-            return head if self.hint is None else f"{head}\n  help: {printable(self.hint)}"
+            tail = [f"  help: {printable(self.hint)}"] if self.hint else []
+            return "\n".join([head, *tail, *(f"  note: {printable(note)}" for note in self.notes)])
         span = self.span
         text = span.source.line(span.line).expandtabs(1)
         width = 1
@@ -70,6 +72,7 @@ class DlError(Exception):
         ]
         if self.hint:
             lines.append(f"help: {printable(self.hint)}")
+        lines += [f"note: {printable(note)}" for note in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -145,6 +148,43 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{best}'?" if best else None
 
 
+def unknown_name(
+    what: str, name: str, span: Span | None, known: Iterable[str], keras: Iterable[str] = (), listed: bool = False
+) -> DlNameError:
+    """The error for a name the language does not know. A name Keras has (`keras`) is said to be Keras' and not in
+    the language yet, never offered as a different known name (`Resizing` is not `Rescaling`); a typo of a known
+    name gets "did you mean", of a Keras-only name the same news. `listed`: the hint lists every valid name."""
+    known, keras = sorted(set(known)), set(keras) - set(known)
+    valid = f"valid: {', '.join(known)}" if listed else None
+    if name in keras:
+        return DlNameError(f"Keras' {what} '{name}' is not in the language yet", span, valid)
+    best = suggest(name, [*known, *keras])
+    if best in keras:
+        hint = f"did you mean Keras' '{best}'? it is not in the language yet"
+    else:
+        hint = f"did you mean '{best}'?" if best else None
+    if listed:
+        hint = f"{hint}; {valid}" if hint else valid
+    return DlNameError(f"unknown {what} '{name}'", span, hint)
+
+
+class DlErrors(DlError):
+    """Several independent errors found in one run: rendered one after another, first one first."""
+
+    def __init__(self, errors: list[DlError]):
+        first = errors[0]
+        super().__init__(first.message, first.span, first.hint)
+        self.errors = errors
+
+    def render(self) -> str:
+        return "\n\n".join(error.render() for error in self.errors) + f"\n\n{len(self.errors)} errors"
+
+
+def every_error(error: DlError) -> list[DlError]:
+    """The errors an error stands for: its list, or itself."""
+    return list(error.errors) if isinstance(error, DlErrors) else [error]
+
+
 def as_json(diagnostic: DlError) -> dict:
     """An error or warning for `dlc check --json`: where (null without a span), what, and the fix."""
     span = diagnostic.span
@@ -157,4 +197,5 @@ def as_json(diagnostic: DlError) -> dict:
         "end_column": span.end_column if span else None,
         "message": diagnostic.message,
         "help": diagnostic.hint,
+        "notes": list(diagnostic.notes),
     }

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 
 from backends.serve.limits import DEFAULT_MAX_BODY_BYTES
 from compiler import __version__
-from compiler.errors import DlError, clip
+from compiler.errors import DlError, clip, every_error
+from compiler.errors import as_json as diagnostic_json
 from compiler.files import write_atomically
 from compiler.memory import ensure_fits
 
@@ -42,6 +43,8 @@ def _check_files(args: argparse.Namespace, load, report) -> int:
         except DlError as error:
             failed = True
             print(error.render(), file=sys.stderr)
+            if args.json:  # and machine-readable, in the file's place in the list
+                reports.append({"file": str(path), "errors": [diagnostic_json(e) for e in every_error(error)]})
             continue
         for graph in graphs:
             reports.append(report(graph))

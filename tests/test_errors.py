@@ -52,7 +52,7 @@ def assert_error(text, at, kind, message, hint=None, occurrence=0):
     if hint is None:
         assert not any(r.startswith("help:") for r in rendered), rendered
     else:
-        assert rendered[-1] == f"help: {hint}", rendered
+        assert [r for r in rendered if r.startswith("help:")] == [f"help: {hint}"], rendered
     return error
 
 

@@ -6,6 +6,7 @@ nasty inputs cover what random mutation rarely reaches. Every error must render 
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import threading
@@ -153,10 +154,10 @@ def check_rendered(error: DlError, path: str) -> str:
     return rendered
 
 
-def load_or_dlerror(text: str, path: str) -> DlError | None:
+def load_or_dlerror(text: str, path: str, seconds: float = TIME_LIMIT_S) -> DlError | None:
     """load_text's result when it returns graphs (None), or the DlError it raised, checked; anything else escapes."""
     try:
-        with time_limit():
+        with time_limit(seconds):
             graphs = load_text(text, path)
     except DlError as error:
         check_rendered(error, path)
@@ -450,10 +451,14 @@ CLI_NASTY_EXTRA = {
 }
 
 
+# These run the 1,000,000 repeat passes the README allows before failing: 1-3 s here, 4 s on a loaded machine
+SLOW_NASTY = {"repeat_100000_nested_empty", "repeat_100000_nested_from"}
+
+
 @pytest.mark.parametrize("name", list(NASTY))
 def test_nasty_input_raises_only_dlerror(name):
     path = str(ROOT / "examples" / f"{name}.dl")  # data paths resolve next to the examples
-    load_or_dlerror(NASTY[name], path)
+    load_or_dlerror(NASTY[name], path, 5 * TIME_LIMIT_S if name in SLOW_NASTY else TIME_LIMIT_S)
 
 
 @pytest.mark.parametrize("name", CLI_NASTY + list(CLI_NASTY_EXTRA))
@@ -466,7 +471,11 @@ def test_nasty_input_through_cli(name, json_output, tmp_path, capsys):
         status = cli.main(["check", *(["--json"] if json_output else []), str(path)])
     out, err = capsys.readouterr()
     assert status in (0, 1)
-    if status == 1:
+    if status == 1 and json_output:  # the file's errors are in the JSON, each with where and what
+        (report,) = json.loads(out)
+        assert report["file"] == str(path) and report["errors"], report
+        assert all(e["severity"] == "error" and e["message"] for e in report["errors"]), report
+    elif status == 1:
         assert re.match(rf"({re.escape(str(path))}:\d+:\d+: )?error: ", err), err[:300]
 
 
@@ -493,3 +502,54 @@ def test_error_quotes_the_line_it_names(name):
     assert rendered[1] == f"{error.span.line} | {expected}", rendered
     caret = rendered[2]
     assert caret.index("^") == len(f"{error.span.line} | ") + error.span.column - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Documented limits (README: `repeat` counts up to 100,000 and 1,000,000 passes; a layer's size is a positive
+# integer; no division by zero) are errors with the location of what broke them, never a model, never a hang.
+
+LIMITS = {  # name: (text, what the error says, the text its span covers)
+    "repeat_100001": (model("repeat 100001 { Dense(1) }"), "repeat count", "100001"),
+    "repeat_100000000": (NASTY["repeat_100000000"], "repeat count", "100000000"),
+    "repeat_huge_int": (NASTY["huge_int_repeat"], "out of range", BIG),
+    "repeat_passes": (NASTY["repeat_100000_nested_empty"], "more than 1,000,000 passes", "repeat 100000 { }"),
+    "dense_0": (NASTY["zero_units"], "'units' must be a positive integer, got 0", "0"),
+    "dense_negative": (NASTY["negative_units"], "'units' must be a positive integer, got -1", "-1"),
+    "dense_0_from_arithmetic": (model("Dense(2 - 2)"), "'units' must be a positive integer, got 0", "2 - 2"),
+    "div_zero": (NASTY["div_zero"], "division by zero", "0"),
+    "floordiv_zero": (NASTY["floordiv_zero"], "division by zero", "0"),
+    "floordiv_zero_float": (NASTY["floordiv_zero_float"], "division by zero", "0.0"),
+    "zero_div_zero": (NASTY["zero_div_zero"], "division by zero", "0"),
+    "div_zero_in_block_default": (NASTY["div_zero_in_block_default"], "division by zero", "0"),
+    "div_zero_in_block_argument": (NASTY["div_zero_in_block_argument"], "division by zero", "a"),
+    "div_zero_in_repeat": (NASTY["div_zero_in_repeat"], "division by zero", "0"),
+    "div_zero_in_setting": (NASTY["div_zero_in_setting"], "division by zero", "0"),
+    "div_zero_in_optimizer": (NASTY["div_zero_in_optimizer"], "division by zero", "0"),
+    "div_zero_in_tuple": (NASTY["div_zero_in_tuple"], "division by zero", "0"),
+}
+
+
+def spanned(text: str, span) -> str:
+    lines = text.split("\n")
+    if span.end_line == span.line:
+        return lines[span.line - 1][span.column - 1 : span.end_column - 1]
+    return "\n".join([lines[span.line - 1][span.column - 1 :], *lines[span.line : span.end_line - 1]])
+
+
+@pytest.mark.parametrize("name", list(LIMITS))
+def test_documented_limits_are_errors_with_a_location(name, tmp_path, capsys):
+    text, message, covered = LIMITS[name]
+    path = tmp_path / f"{name}.dl"
+    seconds = 5 * TIME_LIMIT_S if name == "repeat_passes" else TIME_LIMIT_S
+    error = load_or_dlerror(text, str(path), seconds)
+    assert error is not None, f"{name} loaded: the documented limit is not enforced"
+    assert error.span is not None, error.render()
+    assert message in error.message, error.render()
+    assert spanned(text, error.span) == covered, (error.span, error.render())
+    path.write_text(text, encoding="utf-8")
+    with time_limit(seconds):
+        status = cli.main(["check", str(path)])
+    out, err = capsys.readouterr()
+    assert status == 1, out[:300]
+    assert err.startswith(f"{path}:{error.span.line}:{error.span.column}: error: "), err[:300]
+    assert "Traceback" not in err

@@ -94,7 +94,10 @@ def test_check_json_with_a_bad_file_still_reports_the_good_one(tmp_path):
     result = run("-m", "dlc", "check", "--json", str(bad), "examples/iris_mlp.dl")
     assert result.returncode == 1
     assert re.search(re.escape(str(bad)) + r":4:\d+: error: ", result.stderr), result.stderr
-    assert [model["model"] for model in json.loads(result.stdout)] == ["IrisMLP"]
+    bad_report, good_report = json.loads(result.stdout)
+    assert good_report["model"] == "IrisMLP"
+    assert bad_report["file"] == str(bad)
+    assert [(e["severity"], e["line"]) for e in bad_report["errors"]] == [("error", 4)]
 
 
 def test_check_missing_file_is_an_error_not_a_traceback(tmp_path):

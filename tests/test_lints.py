@@ -126,6 +126,7 @@ def test_check_prints_warnings_and_still_passes(tmp_path, capsys):
         "end_column": 13,
         "message": None,
         "help": "set from_logits=true on the loss, or end with activation=softmax",
+        "notes": [],
     }
 
 

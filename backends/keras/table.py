@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler.codegen import literal
+from compiler.keras_names import REQUIRED as KERAS_REQUIRED
 from compiler.ops import REGISTRY
 from compiler.values import Regularizer
 
@@ -80,12 +81,14 @@ def argument(key: str, value: Any) -> str:
 
 
 def layer_call(op: str, args: dict[str, Any], name: str | None) -> str:
-    """`keras.layers.<class>(...)` with the spec's arguments, those at their (Keras') defaults left out."""
+    """`keras.layers.<class>(...)` with the spec's arguments, those at their defaults left out unless Keras requires
+    them (the language defaults AvgPool2D's pool_size, as MaxPool2D's; Keras' AveragePooling2D requires it)."""
     defaults = {spec.name: spec.default for spec in REGISTRY[op].args}
+    required = KERAS_REQUIRED.get(REGISTRY[op].keras_class, ())
     written = [
         f"{key}={argument(key, value)}"
         for key, value in args.items()
-        if key not in NOT_KERAS_ARGS and not (key in defaults and same(value, defaults[key]))
+        if key not in NOT_KERAS_ARGS and (key in required or not (key in defaults and same(value, defaults[key])))
     ]
     if name is not None:
         written.append(f"name={literal(name)}")
