@@ -64,15 +64,16 @@ def _raw_outputs_into_a_probability_loss(graph: Graph) -> list[DlWarning]:
     ]
 
 
-def _biases_a_batch_normalization_cancels(graph: Graph) -> list[DlWarning]:
-    """A bias added right before BatchNormalization over its channels is subtracted again with the batch mean:
-    it never changes the outputs, its true gradient is zero, and Adam-type optimizers turn the frameworks'
-    rounding noise in that gradient into learning-rate-sized steps that differ between backends."""
+def biases_a_batch_normalization_cancels(graph: Graph) -> list[tuple[Node, Node]]:
+    """Each layer whose bias the BatchNormalization reading it cancels, with that normalization: a bias added right
+    before BatchNormalization over its channels is subtracted again with the batch mean. It never changes the
+    outputs, its true gradient is zero, and Adam-type optimizers turn the frameworks' rounding noise in that
+    gradient into learning-rate-sized steps that differ between backends (`dlc verify` judges such biases apart)."""
     readers: dict[str, list[Node]] = {}
     for node in graph.nodes:
         for value in node.inputs:
             readers.setdefault(value.name, []).append(node)
-    cancelled: dict[tuple[int, int], list[Node]] = {}  # by span: a block used twice is written once
+    found = []
     for node in graph.nodes:
         if node.op not in BIASED or not node.args.get("use_bias") or node.spec.output_activation(node.args):
             continue
@@ -81,7 +82,14 @@ def _biases_a_batch_normalization_cancels(graph: Graph) -> list[DlWarning]:
             continue
         (norm,) = following
         if norm.op == "BatchNormalization" and norm.args["axis"] in (-1, len(norm.output.shape)):
-            cancelled.setdefault((node.span.line, node.span.column), []).append(node)
+            found.append((node, norm))
+    return found
+
+
+def _biases_a_batch_normalization_cancels(graph: Graph) -> list[DlWarning]:
+    cancelled: dict[tuple[int, int], list[Node]] = {}  # by span: a block used twice is written once
+    for node, _ in biases_a_batch_normalization_cancels(graph):
+        cancelled.setdefault((node.span.line, node.span.column), []).append(node)
     warnings = []
     for nodes in cancelled.values():
         names = ", ".join(f"'{node.name}'" for node in nodes)

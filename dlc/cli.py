@@ -271,7 +271,7 @@ def run_verify(args: argparse.Namespace) -> int:
     weights, note = _weights_or_seed(graph, args.weights)
     from backends.verify import verify
 
-    report = verify(graph, weights, note, steps=args.steps)
+    report = verify(graph, weights, note, steps=args.steps, layers=args.layers)
     print(report.as_json() if args.json else report.table())
     return 0 if report.ok else 1
 
@@ -407,6 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--weights", help="canonical .safetensors weights (default: the seed's initial weights)")
     verify.add_argument(
         "--steps", type=int, default=0, help="also train K optimizer steps in PyTorch and Keras and compare weights"
+    )
+    verify.add_argument(
+        "--layers",
+        action="store_true",
+        help="also compare every layer's output and name the first layer outside the contract",
     )
     verify.add_argument("--json", action="store_true", help="print the differences as one JSON object")
 

@@ -12,7 +12,7 @@ import numpy as np
 from compiler.ir import Graph
 from compiler.weights import check_weights, initial_weights, load_safetensors
 
-from ..samples import random_inputs
+from ..samples import random_inputs, sample_length
 from . import export_model, save
 
 
@@ -56,8 +56,9 @@ def export(
 
 
 def sample_feeds(graph: Graph, batch: int = 64, length: int = 16) -> dict[str, np.ndarray]:
-    """Random inputs for timing, token ids in range."""
-    arrays = random_inputs(graph, batch, length, np.random.default_rng(0))
+    """Random inputs for timing, token ids in range; `?` dimensions `length` long where the model accepts it (a
+    PositionEmbedding's `sequence_length` caps it)."""
+    arrays = random_inputs(graph, batch, sample_length(graph, length), np.random.default_rng(0))
     return {value.name: array for value, array in zip(graph.inputs, arrays, strict=True)}
 
 

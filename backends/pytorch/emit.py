@@ -55,6 +55,8 @@ class ForwardBuilder:
         self.attrs: dict[str, str] = {}
         self.input_args = [self.names(v.name) for v in graph.inputs]
         for value, arg in zip(graph.inputs, self.input_args, strict=True):
+            if value.dtype in ("f16", "f64"):  # Keras' layers cast float inputs to float32, the ONNX export too
+                self.lines.append(f"{arg} = {arg}.float()  {comment(f'{value.dtype} input, computed in float32')}")
             self.layouts.define(value, arg, LAST)
 
     def permute(self, source: str, value: Value, layout: str, order: tuple[int, ...]) -> str:
