@@ -4,16 +4,20 @@ leaves the last good checkpoint, and `--resume` from it ends where an uninterrup
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, assert_resumed
 
 from backends.program.loader import emit_program, load_program
 from compiler.frontend import load_model
@@ -58,7 +62,7 @@ def interrupt_the_writer(monkeypatch, target):
 
 
 @pytest.mark.parametrize("target", ["pytorch", "keras"])
-def test_an_interrupted_checkpoint_save_keeps_the_last_good_one(target, tmp_path, monkeypatch):
+def test_an_interrupted_checkpoint_save_keeps_the_last_good_one(target, tmp_path, monkeypatch, capsys):
     module = load_program(program(target, tmp_path), f"interrupted_{target}")
     out = tmp_path / "run"
     module.main(["--out", str(out), "--epochs", "2"])
@@ -70,37 +74,169 @@ def test_an_interrupted_checkpoint_save_keeps_the_last_good_one(target, tmp_path
             module.main(["--out", str(out), "--epochs", "3", "--resume"])
     assert checkpoint.read_bytes() == before
     assert [p.name for p in out.iterdir() if "partial" in p.name] == []
+    capsys.readouterr()
     module.main(["--out", str(out), "--epochs", "4", "--resume"])
+    assert_resumed(out, 2, 4, capsys.readouterr().err)  # from the good checkpoint of epoch 2
     module.main(["--out", str(tmp_path / "straight"), "--epochs", "4"])
     same_weights(out / "weights.safetensors", tmp_path / "straight/weights.safetensors")
 
 
-def test_random_kills_during_training_lose_nothing(tmp_path):
-    """SIGKILL at random instants, each followed by `--resume`: every checkpoint left behind loads, and the run
-    ends with the weights of an uninterrupted one."""
-    import torch
+# Runs the training program in forked children with its imports paid once (torch alone takes ~3 s to import
+# here, 20 fresh processes would spend a minute importing): for each JSON line {"argv": [...], "log": PATH} on
+# stdin it forks a child that runs the program as `__main__`, its stdout and stderr in PATH, prints the child's
+# pid, waits for it and prints its exit code (-9: SIGKILL). The children are real processes, killed for real.
+FORK_SERVER = r"""
+import json, os, runpy, sys, traceback
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot, numpy, safetensors.numpy, torch, torch._dynamo  # the program's (and its optimizer's)
 
+program = sys.argv[1]
+for line in sys.stdin:
+    order = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        sys.argv = [program, *order["argv"]]
+        code = 0
+        try:
+            runpy.run_path(program, run_name="__main__")
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    print(pid, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+class ForkServer:
+    """The test's side of FORK_SERVER: start a run, kill it, read how it ended; every wait has a timeout."""
+
+    def __init__(self, program):
+        command = [sys.executable, "-c", FORK_SERVER, str(program)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.child: int | None = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def _line(self, timeout):
+        try:
+            return int(self.lines.get(timeout=timeout))
+        except queue.Empty:
+            raise AssertionError(f"the fork server said nothing for {timeout} s") from None
+
+    def start(self, argv, log) -> int:
+        self.process.stdin.write(json.dumps({"argv": [str(a) for a in argv], "log": str(log)}) + "\n")
+        self.process.stdin.flush()
+        self.child = self._line(timeout=120)  # the first order waits for the server's imports
+        return self.child
+
+    def ended(self, timeout) -> int:
+        code = self._line(timeout)
+        self.child = None
+        return code
+
+    def close(self):
+        if self.child is not None:
+            os.kill(self.child, signal.SIGKILL)  # a failed test leaves no training behind
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.close()  # the server's loop ends
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def stamp(path):
+    """Which checkpoint file is there: each save is a new file renamed into place."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_ino, status.st_mtime_ns, status.st_size
+
+
+def next_checkpoint(path, since, deadline):
+    """Wait until a checkpoint other than `since` is in place (an epoch ended) and return its stamp."""
+    while (now := stamp(path)) == since:
+        assert time.monotonic() < deadline, "the run wrote no checkpoint"
+        time.sleep(0.002)
+    return now
+
+
+def folder_stamps(folder):
+    return {name: stamp(folder / name) for name in os.listdir(folder)}
+
+
+def next_write(folder, deadline):
+    """Wait until a file in `folder` appears or changes: a save has begun (the temporary file being written, or
+    the file itself if it were written in place)."""
+    settled = folder_stamps(folder)
+    while folder_stamps(folder) == settled:
+        assert time.monotonic() < deadline, "the run wrote nothing"
+        time.sleep(0.0005)
+
+
+KILLS = 20
+NEVER_DONE = 1000  # the killed runs' --epochs: none can end by itself before its kill
+
+
+def test_random_kills_during_training_lose_nothing(tmp_path):
+    """20 SIGKILLs at random instants of training, each followed by `--resume`: every checkpoint left behind
+    loads, each run continues where the last checkpoint stood, and the last run, resumed a few epochs further,
+    trains only those and ends with the weights of an uninterrupted run of as many epochs. Every run trains at
+    least an epoch (its first checkpoint); then half the runs are killed at a random instant of the epoch after
+    their second (the time between them is an epoch here), in training, evaluation or a save alike, and half the
+    instant their next save begins to write."""
     path, out = program("pytorch", tmp_path), tmp_path / "run"
-    command = [sys.executable, str(path), "--out", str(out), "--epochs", "20"]
+    checkpoint = out / "checkpoint.pt"
     chance = random.Random(7)
-    for _ in range(4):
-        resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
-        process = subprocess.Popen([*command, *resume], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(chance.uniform(3.0, 5.0))  # past the imports (~3 s here), into the epochs
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        if (out / "checkpoint.pt").exists():
-            torch.load(out / "checkpoint.pt", weights_only=True)  # loads whole, whenever the kill came
-    resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
-    finished = subprocess.run([*command, *resume], capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr
-    straight = subprocess.run(
-        [*command[:-4], "--out", str(tmp_path / "straight"), "--epochs", "20"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert straight.returncode == 0, straight.stderr
+    server = ForkServer(path)
+    try:
+        import torch  # while the server imports it too
+
+        batch = ["--batch-size", 120]  # one step an epoch: short epochs, a save each
+        reached = [0]
+        for kill in range(KILLS):
+            resume = ["--resume"] if checkpoint.exists() else []
+            deadline = time.monotonic() + 120
+            before = stamp(checkpoint)
+            argv = ["--out", out, "--epochs", NEVER_DONE, *batch, *resume]
+            child = server.start(argv, tmp_path / f"kill{kill}.log")
+            first = next_checkpoint(checkpoint, before, deadline)
+            if kill % 2:
+                next_write(out, deadline)
+            else:
+                started = time.monotonic()
+                next_checkpoint(checkpoint, first, deadline)
+                time.sleep(chance.uniform(0.0, time.monotonic() - started))  # anywhere in the next epoch
+            os.kill(child, signal.SIGKILL)
+            assert server.ended(timeout=30) == -signal.SIGKILL
+            state = torch.load(checkpoint, weights_only=True)  # whole, whenever the kill came
+            assert state["epoch"] >= reached[-1] + (1 if kill % 2 else 2), (kill, reached, state["epoch"])
+            reached.append(state["epoch"])  # each run resumed where the last one's checkpoint stood
+        epochs = reached[-1] + 2  # `--epochs` only says where to stop: the epochs before it do not depend on it
+        log = tmp_path / "finished.log"
+        server.start(["--out", out, "--epochs", epochs, *batch, "--resume"], log)
+        assert server.ended(timeout=300) == 0, log.read_text()[-3000:]
+        assert_resumed(out, reached[-1], epochs, log.read_text())
+        log = tmp_path / "straight.log"
+        server.start(["--out", tmp_path / "straight", "--epochs", epochs, *batch], log)
+        assert server.ended(timeout=300) == 0, log.read_text()[-3000:]
+    finally:
+        server.close()
     same_weights(out / "weights.safetensors", tmp_path / "straight/weights.safetensors")
 
 
@@ -120,7 +256,7 @@ model Dropped {
 
 
 @pytest.mark.parametrize("target", ["pytorch", "keras"])
-def test_resume_continues_dropouts_random_stream(target, tmp_path):
+def test_resume_continues_dropouts_random_stream(target, tmp_path, capsys):
     """Dropout draws from a random stream that the checkpoint keeps: 2 epochs, then `--resume` to 4, equal
     4 straight epochs exactly (Keras once restarted its Dropout generators: 0.007 apart)."""
     from compiler.frontend import load_text
@@ -130,6 +266,8 @@ def test_resume_continues_dropouts_random_stream(target, tmp_path):
     path.write_text(emit_program(graph, target))
     module = load_program(path, f"dropped_{target}")
     module.main(["--out", str(tmp_path / "run"), "--epochs", "2"])
+    capsys.readouterr()
     module.main(["--out", str(tmp_path / "run"), "--epochs", "4", "--resume"])
+    assert_resumed(tmp_path / "run", 2, 4, capsys.readouterr().err)
     module.main(["--out", str(tmp_path / "straight"), "--epochs", "4"])
     same_weights(tmp_path / "run/weights.safetensors", tmp_path / "straight/weights.safetensors")

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, assert_resumed
 
 from backends.keras.emit import emit_program as emit_keras
 from backends.program.loader import load_program, train
@@ -86,13 +86,16 @@ def test_seeded_weights_are_the_pytorch_programs(tmp_path):
 def test_dlc_compile_keras_is_formatted_and_has_help(tmp_path):
     path = tmp_path / "wine.py"
     command = [sys.executable, "-m", "dlc", "compile", str(ROOT / "examples/wine_two_inputs.dl")]
-    result = subprocess.run([*command, "--target", "keras", "-o", str(path)], capture_output=True, text=True)
+    result = subprocess.run(
+        [*command, "--target", "keras", "-o", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     for check in (["format", "--check"], ["check", "--select=E,F,W,I,B,UP,SIM"]):
         ruffed = subprocess.run(
             [sys.executable, "-m", "ruff", *check, "--isolated", "--line-length=120", str(path)],
             capture_output=True,
             text=True,
+            timeout=120,
         )
         assert ruffed.returncode == 0, ruffed.stdout
     helped = subprocess.run([sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=300)
@@ -102,26 +105,37 @@ def test_dlc_compile_keras_is_formatted_and_has_help(tmp_path):
 
 
 def test_iris_trains_to_the_same_weights_in_both_backends(tmp_path):
+    """5 epochs (the weights end ~6e-8 apart here) held to 1e-5, and every epoch's loss and metrics alike: a real
+    discrepancy between the training loops shows within the first epoch, long before the spec's 100."""
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
-    in_keras = train(graph, "keras", tmp_path / "keras", seed=4)
-    in_torch = train(graph, "pytorch", tmp_path / "torch", seed=4)
+    epochs = 5
+    in_keras = train(graph, "keras", tmp_path / "keras", epochs=epochs, seed=4)
+    in_torch = train(graph, "pytorch", tmp_path / "torch", epochs=epochs, seed=4)
     keras_weights, _ = load_safetensors(tmp_path / "keras/weights.safetensors")
     torch_weights, _ = load_safetensors(tmp_path / "torch/weights.safetensors")
+    assert keras_weights.keys() == torch_weights.keys()
     for key in torch_weights:
-        np.testing.assert_allclose(keras_weights[key], torch_weights[key], atol=1e-3, rtol=0)
-    assert in_keras["val_accuracy"] == pytest.approx(in_torch["val_accuracy"], abs=1e-6)  # Keras averages in f32
-    assert in_torch["val_accuracy"] >= 0.9
-    history = json.loads((tmp_path / "keras/history.json").read_text())["history"]
-    assert len(history["loss"]) == graph.training.settings.epochs
+        np.testing.assert_allclose(keras_weights[key], torch_weights[key], atol=1e-5, rtol=0, err_msg=key)
+    keras_history = json.loads((tmp_path / "keras/history.json").read_text())["history"]
+    torch_history = json.loads((tmp_path / "torch/history.json").read_text())["history"]
+    assert keras_history.keys() == torch_history.keys()
+    for name, values in torch_history.items():
+        assert len(keras_history[name]) == len(values) == epochs
+        np.testing.assert_allclose(keras_history[name], values, atol=1e-5, rtol=1e-5, err_msg=name)
+    assert in_keras.keys() == in_torch.keys()
+    for name, value in in_torch.items():
+        assert in_keras[name] == pytest.approx(value, abs=1e-5, rel=1e-5), name  # Keras averages in f32
     assert (tmp_path / "keras/curves.png").stat().st_size > 0
 
 
-def test_keras_resume_continues_from_the_checkpoint(tmp_path):
+def test_keras_resume_continues_from_the_checkpoint(tmp_path, capsys):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
     straight = train(graph, "keras", tmp_path / "straight", epochs=4)
     module = program_module(emit_keras(graph), tmp_path, "k_resume")
     module.main(["--epochs", "2", "--out", str(tmp_path / "resumed")])
+    capsys.readouterr()
     resumed = module.main(["--epochs", "4", "--out", str(tmp_path / "resumed"), "--resume"])
+    assert_resumed(tmp_path / "resumed", 2, 4, capsys.readouterr().err)
     assert resumed["loss"] == pytest.approx(straight["loss"], abs=1e-6)
     a, _ = load_safetensors(tmp_path / "straight/weights.safetensors")
     b, _ = load_safetensors(tmp_path / "resumed/weights.safetensors")

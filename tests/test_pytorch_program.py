@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, assert_resumed
 
 from backends.program.loader import load_program, train
 from backends.pytorch.emit import emit_program
@@ -73,7 +73,7 @@ def test_dlc_compile_writes_a_program_ruff_leaves_alone(example, tmp_path):
     compile(path.read_text(), str(path), "exec")
     for check in (["format", "--check", "--diff"], ["check", LINT_RULES]):
         ruffed = subprocess.run(
-            [*RUFF, *check, "--isolated", "--line-length=120", str(path)], capture_output=True, text=True
+            [*RUFF, *check, "--isolated", "--line-length=120", str(path)], capture_output=True, text=True, timeout=120
         )
         assert ruffed.returncode == 0, ruffed.stdout + ruffed.stderr
 
@@ -105,12 +105,14 @@ def test_program_as_subprocess_writes_the_weights_dlc_train_writes(tmp_path):
         assert (tmp_path / "sub" / name).stat().st_size > 0
 
 
-def test_resume_continues_from_the_checkpoint(tmp_path):
+def test_resume_continues_from_the_checkpoint(tmp_path, capsys):
     (graph,) = load(ROOT / "examples/iris_mlp.dl")
     straight = train(graph, "pytorch", tmp_path / "straight", epochs=4)
     module, _ = program_module(graph, tmp_path, "resume")
     module.main(["--epochs", "2", "--out", str(tmp_path / "resumed")])
+    capsys.readouterr()
     resumed = module.main(["--epochs", "4", "--out", str(tmp_path / "resumed"), "--resume"])
+    assert_resumed(tmp_path / "resumed", 2, 4, capsys.readouterr().err)
     assert resumed["loss"] == pytest.approx(straight["loss"], abs=1e-6)
     a, _ = load_safetensors(tmp_path / "straight/weights.safetensors")
     b, _ = load_safetensors(tmp_path / "resumed/weights.safetensors")
@@ -132,7 +134,12 @@ def test_digits_convnet_reaches_ninety_five_percent_test_accuracy(tmp_path):
     assert '"val_accuracy"' in history and '"test_accuracy"' in history
 
 
-def test_crafted_names_and_paths_stay_inert(tmp_path):
+@pytest.mark.parametrize("target", ["pytorch", "keras"])
+def test_crafted_names_and_paths_stay_inert(target, tmp_path):
+    """Names that are Python keywords and a data path that closes its string literal and calls `open`: both
+    generated programs compile, train and write their weights under those names, and the code never runs."""
+    from backends.program.loader import emit_program as emit_for
+
     marker = tmp_path / "pwned"
     evil = "x.csv\\\"); open('pwned', 'w'); (\\\""
     data_name = evil.replace("\\", "")
@@ -151,7 +158,7 @@ def test_crafted_names_and_paths_stay_inert(tmp_path):
     }}
     '''
     (graph,) = load_text(text, str(tmp_path / "evil.dl"))
-    source = emit_program(graph)
+    source = emit_for(graph, target)
     compile(source, "evil.py", "exec")
     path = tmp_path / "evil.py"
     path.write_text(source)

@@ -169,3 +169,105 @@ def test_probability_losses_on_raw_outputs_keep_the_contract(loss):
     weights = {key: value * 4 for key, value in initial_weights(graph, 0).items()}  # outputs well outside [0, 1]
     report = verifier.verify(graph, weights, "raw outputs", steps=STEPS)
     assert_within(report)
+
+
+# ---------------------------------------------------------------------------------------------
+# The verdict at the bounds. The contract's numbers (LANGUAGE.md) are written out here, not read from
+# backends/verify.py, so that a bound loosened there fails: outputs and loss within 1e-5 + 1e-5 * |PyTorch's value|,
+# every weight after the optimizer steps within 1e-4.
+
+ABSOLUTE, RELATIVE, WEIGHTS = 1e-5, 1e-5, 1e-4
+
+
+def contract_bound(reference):
+    return ABSOLUTE + RELATIVE * np.abs(np.asarray(reference, np.float64))
+
+
+# PyTorch's values: at 0 the bound is the absolute part alone; at 1e5 it is nearly all the relative part
+OUTPUTS = np.array([[0.0, 1e-3, -0.25, 1.0], [-3.0, 40.0, -2500.0, 1e5]], np.float32)
+LOSS_VALUES = [0.0, 0.031, 2.5, 1e4]
+AT_THE_BOUND = [(0.9, True), (1.1, False)]
+
+
+@pytest.mark.parametrize(("scale", "within"), AT_THE_BOUND, ids=["0.9x", "1.1x"])
+@pytest.mark.parametrize("index", list(np.ndindex(OUTPUTS.shape)), ids=lambda i: f"{OUTPUTS[i]:g}")
+def test_outputs_verdict_at_the_bound(index, scale, within):
+    """One output off by 0.9x or 1.1x its bound (up or down), every other equal: within, then outside."""
+    for sign in (1, -1):
+        ours = OUTPUTS.astype(np.float64)
+        ours[index] += sign * scale * contract_bound(OUTPUTS[index])
+        difference = verifier.compare("outputs", "onnx", ours, OUTPUTS)
+        assert difference.within is within, (OUTPUTS[index], sign, difference)
+        assert difference.largest == pytest.approx(scale * contract_bound(OUTPUTS[index]), rel=1e-6)
+        assert (difference.quantity, difference.backend) == ("outputs", "onnx")
+
+
+@pytest.mark.parametrize(("scale", "within"), AT_THE_BOUND, ids=["0.9x", "1.1x"])
+@pytest.mark.parametrize("loss", LOSS_VALUES, ids=lambda value: f"{value:g}")
+def test_loss_verdict_at_the_bound(loss, scale, within):
+    for sign in (1, -1):
+        ours = loss + sign * scale * float(contract_bound(loss))
+        difference = verifier.compare("loss", "keras", np.float64(ours), np.float64(loss))
+        assert difference.within is within, (loss, sign, difference)
+        assert difference.largest == pytest.approx(scale * float(contract_bound(loss)), rel=1e-6)
+
+
+@pytest.mark.parametrize(("scale", "within"), AT_THE_BOUND, ids=["0.9x", "1.1x"])
+@pytest.mark.parametrize("value", [0.0, 0.3, -7.0, 50.0], ids=lambda value: f"{value:g}")
+def test_trained_weights_verdict_at_the_bound(value, scale, within):
+    """One element of one weight off by 0.9x or 1.1x 1e-4: the bound is absolute, also on large weights."""
+    reference = {
+        "dense.kernel": np.full((3, 2), value, np.float32),
+        "dense.bias": np.linspace(-1, 1, 2).astype(np.float32),
+    }
+    for sign in (1, -1):
+        ours = {key: array.astype(np.float64) for key, array in reference.items()}
+        ours["dense.kernel"][1, 1] += sign * scale * WEIGHTS
+        difference = verifier.compare_weights("keras", ours, reference)
+        assert difference.within is within, (value, sign, difference)
+        assert difference.largest == pytest.approx(scale * WEIGHTS, rel=1e-6)
+        assert (difference.quantity, difference.backend) == ("train", "keras")
+
+
+def test_non_finite_or_misshapen_results_break_the_contract():
+    nan = OUTPUTS.copy()
+    nan[0, 0] = np.nan
+    infinite = OUTPUTS.copy()
+    infinite[1, 3] = np.inf
+    for ours in (nan, infinite, OUTPUTS[:1], OUTPUTS.T):
+        assert not verifier.compare("outputs", "onnx", ours, OUTPUTS).within
+    weights = {"dense.kernel": np.zeros((2, 2), np.float32)}
+    assert not verifier.compare_weights("keras", {"dense.kernel": np.full((2, 2), np.nan)}, weights).within
+
+
+@pytest.mark.parametrize(("scale", "within"), AT_THE_BOUND, ids=["0.9x", "1.1x"])
+def test_verify_judges_differences_injected_at_the_bounds(monkeypatch, scale, within):
+    """`verify` itself, with Keras' outputs and loss, ONNX Runtime's outputs and Keras' trained weights each
+    moved by 0.9x or 1.1x the contract's bound (the true differences on this model are ~1e-7 of it): every
+    quantity within, then every one outside, and the report's verdict and exit status follow."""
+    outputs, loss, train = verifier.KerasSide.outputs, verifier.KerasSide.loss, verifier.KerasSide.train
+    onnx_outputs = verifier.onnx_outputs
+
+    def moved(values):
+        values = np.asarray(values, np.float64)
+        return values + scale * contract_bound(values)
+
+    monkeypatch.setattr(verifier.KerasSide, "outputs", lambda self, inputs: moved(outputs(self, inputs)))
+    monkeypatch.setattr(verifier, "onnx_outputs", lambda *args: moved(onnx_outputs(*args)))
+    monkeypatch.setattr(verifier.KerasSide, "loss", lambda self, *args: float(moved(loss(self, *args))))
+    monkeypatch.setattr(
+        verifier.KerasSide,
+        "train",
+        lambda self, batches: {key: value + scale * WEIGHTS for key, value in train(self, batches).items()},
+    )
+    report = verified(model_text(VEC, "Dense(5, activation=tanh)\nDense(3)"), "nudged")
+    assert {(d.quantity, d.backend): d.within for d in report.differences} == {
+        ("outputs", "keras"): within,
+        ("outputs", "onnx"): within,
+        ("loss", "keras"): within,
+        ("train", "keras"): within,
+    }, report.table()
+    for d in report.differences:  # what was injected shows in the figures reported
+        assert d.largest >= 0.98 * scale * (WEIGHTS if d.quantity == "train" else ABSOLUTE), report.table()
+    assert report.ok is within
+    assert ("BROKEN" in report.table()) is not within
