@@ -105,7 +105,9 @@ class ModelBuilder:
 
     # naming
     def auto_name(self, spec: OpSpec) -> str:
-        base = spec.default_name
+        return self.next_name(spec.default_name)
+
+    def next_name(self, base: str) -> str:
         index = self.counters.get(base, 0)
         while (name := base if index == 0 else f"{base}_{index}") in self.taken or name in self.reserved:
             index += 1
@@ -197,6 +199,8 @@ class ModelBuilder:
         if any(value is FAILED for value in inputs):
             return FAILED  # its arguments are checked; its shapes cannot be
         name = self.label_name(stmt.label, stmt.label_span) if stmt.label else self.auto_name(spec)
+        for inner in spec.inner_layers:  # Keras names the layers it makes inside this one next (a MultiHeadAttention's)
+            self.next_name(inner)
         types = [i.type for i in inputs]
         try:
             out_type = spec.infer(types, args)

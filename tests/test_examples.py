@@ -42,8 +42,9 @@ class Example:
     non_trainable: int
 
 
-def dense(name, units, fan_in, inputs, labelled=False):
-    return Layer(name, "Dense", (units,), fan_in * units + units, 0, inputs, labelled)
+def dense(name, units, fan_in, inputs, labelled=False, shape=None):
+    """`shape`: the output's, where the Dense reads a sequence (it maps the last axis)."""
+    return Layer(name, "Dense", shape or (units,), fan_in * units + units, 0, inputs, labelled)
 
 
 def conv2d(name, shape, k, c_in, c_out, inputs):
@@ -57,6 +58,22 @@ def batchnorm(name, shape, inputs):
 
 def stateless(name, op, shape, inputs):
     return Layer(name, op, shape, 0, 0, inputs)
+
+
+def layernorm(name, shape, inputs, labelled=False):
+    return Layer(name, "LayerNormalization", shape, 2 * shape[-1], 0, inputs, labelled)  # gamma, beta
+
+
+def mha(name, shape, width, heads, key_dim, inputs):
+    """Self-attention on `inputs[0]` (query, value and key alike): query, key and value kernels
+    [width, heads, key_dim] and biases [heads, key_dim], output kernel [heads, key_dim, width] and bias [width]."""
+    params = 3 * (width * heads * key_dim + heads * key_dim) + heads * key_dim * width + width
+    return Layer(name, "MultiHeadAttention", shape, params, 0, inputs * 3)
+
+
+def separable(name, shape, k, c_in, filters, inputs, bias=True):
+    """depth_multiplier 1: depthwise kernel [k, k, c_in, 1], pointwise [1, 1, c_in, filters], bias [filters]."""
+    return Layer(name, "SeparableConv2D", shape, k * k * c_in + c_in * filters + (filters if bias else 0), 0, inputs)
 
 
 EXAMPLES: dict[str, Example] = {
@@ -180,6 +197,120 @@ EXAMPLES: dict[str, Example] = {
         trainable=(2 * 9) + (9 * 16 + 16) + (2 * 4) + (4 * 8 + 8) + (24 * 3 + 3),  # 301
         non_trainable=(2 * 9) + (2 * 4),  # 26
     ),
+    "text_transformer": Example(
+        model="TextTransformer",
+        inputs={"tokens": (16,)},
+        layers=[
+            Layer("embedded", "Embedding", (16, 32), 16 * 32, 0, ("tokens",), labelled=True),  # 16 ids x 32: 512
+            Layer("position_embedding", "PositionEmbedding", (16, 32), 16 * 32, 0, ("embedded",)),  # 16 positions x 32
+            stateless("add", "Add", (16, 32), ("position_embedding", "embedded")),  # the stream first
+            mha("multi_head_attention", (16, 32), 32, 2, 16, ("add",)),  # 4224
+            # Keras' MultiHeadAttention names a Dropout (and a Softmax) of its own when built: this one is dropout_1
+            stateless("dropout_1", "Dropout", (16, 32), ("multi_head_attention",)),
+            stateless("add_1", "Add", (16, 32), ("dropout_1", "add")),  # Add(in): `in` is the block's input
+            layernorm("attended", (16, 32), ("add_1",), labelled=True),  # 64
+            dense("dense", 32, 32, ("attended",), shape=(16, 32)),  # 1056
+            dense("dense_1", 32, 32, ("dense",), shape=(16, 32)),  # 1056
+            stateless("dropout_2", "Dropout", (16, 32), ("dense_1",)),
+            stateless("add_2", "Add", (16, 32), ("dropout_2", "attended")),
+            layernorm("layer_normalization", (16, 32), ("add_2",)),  # the label `attended` took no number
+            stateless("global_average_pooling1d", "GlobalAvgPool1D", (32,), ("layer_normalization",)),
+            dense("dense_2", 2, 32, ("global_average_pooling1d",)),  # 66
+        ],
+        trainable=(16 * 32)
+        + (16 * 32)
+        + (3 * (32 * 2 * 16 + 2 * 16) + 2 * 16 * 32 + 32)
+        + 2 * (2 * 32)
+        + 2 * (32 * 32 + 32)
+        + (32 * 2 + 2),  # 7554
+        non_trainable=0,
+    ),
+    "digits_vit": Example(
+        model="DigitsViT",
+        inputs={"image": (8, 8, 1)},
+        layers=[
+            stateless("rescaling", "Rescaling", (8, 8, 1), ("image",)),
+            Layer("conv2d", "Conv2D", (4, 4, 32), 2 * 2 * 1 * 32 + 32, 0, ("rescaling",)),  # 2x2 patches: 160
+            Layer("patches", "Reshape", (16, 32), 0, 0, ("conv2d",), labelled=True),  # 4 * 4 patches in a row
+            Layer("position_embedding", "PositionEmbedding", (16, 32), 16 * 32, 0, ("patches",)),  # 512
+            stateless("add", "Add", (16, 32), ("position_embedding", "patches")),
+            # Encoder, first pass: its `in` is add
+            layernorm("layer_normalization", (16, 32), ("add",)),
+            mha("multi_head_attention", (16, 32), 32, 2, 16, ("layer_normalization",)),  # 4224
+            Layer("attended", "Add", (16, 32), 0, 0, ("multi_head_attention", "add"), labelled=True),
+            layernorm("layer_normalization_1", (16, 32), ("attended",)),
+            dense("dense", 64, 32, ("layer_normalization_1",), shape=(16, 64)),  # 2112
+            dense("dense_1", 32, 64, ("dense",), shape=(16, 32)),  # 2080
+            stateless("add_1", "Add", (16, 32), ("dense_1", "attended")),
+            # Encoder, second pass: its `in` is add_1; the label becomes attended_1
+            layernorm("layer_normalization_2", (16, 32), ("add_1",)),
+            mha("multi_head_attention_1", (16, 32), 32, 2, 16, ("layer_normalization_2",)),
+            Layer("attended_1", "Add", (16, 32), 0, 0, ("multi_head_attention_1", "add_1"), labelled=True),
+            layernorm("layer_normalization_3", (16, 32), ("attended_1",)),
+            dense("dense_2", 64, 32, ("layer_normalization_3",), shape=(16, 64)),
+            dense("dense_3", 32, 64, ("dense_2",), shape=(16, 32)),
+            stateless("add_2", "Add", (16, 32), ("dense_3", "attended_1")),
+            layernorm("layer_normalization_4", (16, 32), ("add_2",)),
+            stateless("global_average_pooling1d", "GlobalAvgPool1D", (32,), ("layer_normalization_4",)),
+            dense("dense_4", 10, 32, ("global_average_pooling1d",)),  # 330
+        ],
+        trainable=(2 * 2 * 1 * 32 + 32)
+        + 16 * 32
+        + 2 * (2 * (2 * 32) + (3 * (32 * 2 * 16 + 2 * 16) + 2 * 16 * 32 + 32) + (32 * 64 + 64) + (64 * 32 + 32))
+        + 2 * 32
+        + (32 * 10 + 10),  # 18154
+        non_trainable=0,
+    ),
+    "shapes_unet": Example(
+        model="ShapesUNet",
+        inputs={"image": (16, 16, 1)},
+        layers=[
+            stateless("rescaling", "Rescaling", (16, 16, 1), ("image",)),
+            Layer("full", "Conv2D", (16, 16, 8), 3 * 3 * 1 * 8 + 8, 0, ("rescaling",), labelled=True),  # 80
+            stateless("max_pooling2d", "MaxPool2D", (8, 8, 8), ("full",)),
+            # DoubleConv(16), labelled `half` (a label on a block use names its output, not a layer)
+            separable("separable_conv2d", (8, 8, 16), 3, 8, 16, ("max_pooling2d",), bias=False),  # 72 + 128
+            batchnorm("batch_normalization", (8, 8, 16), ("separable_conv2d",)),
+            stateless("re_lu", "ReLU", (8, 8, 16), ("batch_normalization",)),
+            separable("separable_conv2d_1", (8, 8, 16), 3, 16, 16, ("re_lu",), bias=False),  # 144 + 256
+            batchnorm("batch_normalization_1", (8, 8, 16), ("separable_conv2d_1",)),
+            stateless("re_lu_1", "ReLU", (8, 8, 16), ("batch_normalization_1",)),
+            stateless("max_pooling2d_1", "MaxPool2D", (4, 4, 16), ("re_lu_1",)),
+            # DoubleConv(32), the bottleneck
+            separable("separable_conv2d_2", (4, 4, 32), 3, 16, 32, ("max_pooling2d_1",), bias=False),  # 144 + 512
+            batchnorm("batch_normalization_2", (4, 4, 32), ("separable_conv2d_2",)),
+            stateless("re_lu_2", "ReLU", (4, 4, 32), ("batch_normalization_2",)),
+            separable("separable_conv2d_3", (4, 4, 32), 3, 32, 32, ("re_lu_2",), bias=False),  # 288 + 1024
+            batchnorm("batch_normalization_3", (4, 4, 32), ("separable_conv2d_3",)),
+            stateless("re_lu_3", "ReLU", (4, 4, 32), ("batch_normalization_3",)),
+            # kernel [2, 2, 16 out, 32 in] and a bias of 16; 4x4 -> 8x8
+            Layer("conv2d_transpose", "Conv2DTranspose", (8, 8, 16), 2 * 2 * 32 * 16 + 16, 0, ("re_lu_3",)),
+            stateless("concatenate", "Concatenate", (8, 8, 16 + 16), ("conv2d_transpose", "re_lu_1")),
+            # DoubleConv(16) in the decoder
+            separable("separable_conv2d_4", (8, 8, 16), 3, 32, 16, ("concatenate",), bias=False),  # 288 + 512
+            batchnorm("batch_normalization_4", (8, 8, 16), ("separable_conv2d_4",)),
+            stateless("re_lu_4", "ReLU", (8, 8, 16), ("batch_normalization_4",)),
+            separable("separable_conv2d_5", (8, 8, 16), 3, 16, 16, ("re_lu_4",), bias=False),
+            batchnorm("batch_normalization_5", (8, 8, 16), ("separable_conv2d_5",)),
+            stateless("re_lu_5", "ReLU", (8, 8, 16), ("batch_normalization_5",)),
+            stateless("up_sampling2d", "UpSampling2D", (16, 16, 16), ("re_lu_5",)),
+            stateless("concatenate_1", "Concatenate", (16, 16, 16 + 8), ("up_sampling2d", "full")),
+            separable("separable_conv2d_6", (16, 16, 8), 3, 24, 8, ("concatenate_1",)),  # 216 + 192 + 8
+            conv2d("conv2d", (16, 16, 3), 1, 8, 3, ("separable_conv2d_6",)),  # 1 * 1 * 8 * 3 + 3 = 27
+        ],
+        trainable=(3 * 3 * 1 * 8 + 8)
+        + (3 * 3 * 8 + 8 * 16)
+        + (3 * 3 * 16 + 16 * 16)
+        + (3 * 3 * 16 + 16 * 32)
+        + (3 * 3 * 32 + 32 * 32)
+        + (2 * 2 * 32 * 16 + 16)
+        + (3 * 3 * 32 + 32 * 16)
+        + (3 * 3 * 16 + 16 * 16)
+        + (3 * 3 * 24 + 24 * 8 + 8)
+        + (1 * 1 * 8 * 3 + 3)
+        + 2 * (16 + 16 + 32 + 32 + 16 + 16),  # six batchnorms' gamma and beta: 6611
+        non_trainable=2 * (16 + 16 + 32 + 32 + 16 + 16),  # their moving mean and variance: 256
+    ),
 }
 
 # The totals once more as plain numbers, summed on paper, so a slip in the arithmetic above shows up too.
@@ -192,12 +323,16 @@ TOTALS = {
     "digits_gru_stack": (9162, 0),
     "digits_resnet": (9738, 128),
     "wine_two_inputs": (301, 26),
+    "text_transformer": (7554, 0),
+    "digits_vit": (18154, 0),
+    "shapes_unet": (6611, 256),
 }
 
 # dlc op name -> Keras 3 class name, where they differ.
 KERAS_CLASS = {
     "MaxPool2D": "MaxPooling2D",
     "GlobalAvgPool2D": "GlobalAveragePooling2D",
+    "GlobalAvgPool1D": "GlobalAveragePooling1D",
 }
 
 
@@ -272,6 +407,12 @@ class Recorder:
     def __call__(self, layer, *inputs):
         self.layers.append(layer)
         return layer(inputs[0] if len(inputs) == 1 else list(inputs))
+
+    def call(self, layer, *args):
+        """The same for a layer that takes its inputs as separate arguments (MultiHeadAttention's query and
+        value)."""
+        self.layers.append(layer)
+        return layer(*args)
 
 
 def keras_iris(keras, rec):
@@ -371,6 +512,83 @@ def keras_wine_two_inputs(keras, rec):
     return keras.Model([chemistry, colour], h)
 
 
+def keras_text_transformer(keras, rec):
+    from backends.keras.layers import PositionEmbedding  # the class every generated Keras program defines
+
+    def transformer_block(h, embed_dim, num_heads, ff_dim, rate=0.1):
+        block_in = h
+        h = rec.call(keras.layers.MultiHeadAttention(num_heads, embed_dim // num_heads), h, h)  # query, value
+        h = rec(keras.layers.Dropout(rate), h)
+        h = rec(keras.layers.Add(), h, block_in)
+        attended = h = rec(keras.layers.LayerNormalization(epsilon=1e-6, name="attended"), h)
+        h = rec(keras.layers.Dense(ff_dim, activation="relu"), h)
+        h = rec(keras.layers.Dense(embed_dim), h)
+        h = rec(keras.layers.Dropout(rate), h)
+        h = rec(keras.layers.Add(), h, attended)
+        return rec(keras.layers.LayerNormalization(epsilon=1e-6), h)
+
+    x = keras.Input(shape=(16,), dtype="int64", name="tokens")
+    embedded = rec(keras.layers.Embedding(16, 32, name="embedded"), x)
+    h = rec(PositionEmbedding(16), embedded)
+    h = rec(keras.layers.Add(), h, embedded)
+    h = transformer_block(h, 32, 2, 32)
+    h = rec(keras.layers.GlobalAveragePooling1D(), h)
+    h = rec(keras.layers.Dense(2, activation="softmax"), h)
+    return keras.Model(x, h)
+
+
+def keras_digits_vit(keras, rec):
+    from backends.keras.layers import PositionEmbedding
+
+    def encoder(h, width, heads, mlp_dim, attended_name):
+        block_in = h
+        h = rec(keras.layers.LayerNormalization(epsilon=1e-6), h)
+        h = rec.call(keras.layers.MultiHeadAttention(heads, width // heads), h, h)
+        attended = h = rec(keras.layers.Add(name=attended_name), h, block_in)
+        h = rec(keras.layers.LayerNormalization(epsilon=1e-6), h)
+        h = rec(keras.layers.Dense(mlp_dim, activation="gelu"), h)
+        h = rec(keras.layers.Dense(width), h)
+        return rec(keras.layers.Add(), h, attended)
+
+    x = keras.Input(shape=(8, 8, 1), name="image")
+    h = rec(keras.layers.Rescaling(1 / 16), x)
+    h = rec(keras.layers.Conv2D(32, 2, strides=2), h)
+    patches = rec(keras.layers.Reshape((16, 32), name="patches"), h)
+    h = rec(PositionEmbedding(16), patches)
+    h = rec(keras.layers.Add(), h, patches)
+    for attended_name in ("attended", "attended_1"):  # a label used twice numbers its layers
+        h = encoder(h, 32, 2, 64, attended_name)
+    h = rec(keras.layers.LayerNormalization(epsilon=1e-6), h)
+    h = rec(keras.layers.GlobalAveragePooling1D(), h)
+    h = rec(keras.layers.Dense(10, activation="softmax"), h)
+    return keras.Model(x, h)
+
+
+def keras_shapes_unet(keras, rec):
+    def double_conv(h, filters):
+        for _ in range(2):
+            h = rec(keras.layers.SeparableConv2D(filters, 3, padding="same", use_bias=False), h)
+            h = rec(keras.layers.BatchNormalization(momentum=0.9), h)
+            h = rec(keras.layers.ReLU(), h)
+        return h
+
+    x = keras.Input(shape=(16, 16, 1), name="image")
+    h = rec(keras.layers.Rescaling(1 / 255), x)
+    full = rec(keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="full"), h)
+    h = rec(keras.layers.MaxPooling2D(2), full)
+    half = double_conv(h, 16)
+    h = rec(keras.layers.MaxPooling2D(2), half)
+    h = double_conv(h, 32)
+    h = rec(keras.layers.Conv2DTranspose(16, 2, strides=2, activation="relu"), h)
+    h = rec(keras.layers.Concatenate(), h, half)
+    h = double_conv(h, 16)
+    h = rec(keras.layers.UpSampling2D(2), h)
+    h = rec(keras.layers.Concatenate(), h, full)
+    h = rec(keras.layers.SeparableConv2D(8, 3, padding="same", activation="relu"), h)
+    h = rec(keras.layers.Conv2D(3, 1, activation="sigmoid"), h)
+    return keras.Model(x, h)
+
+
 KERAS_BUILDERS = {
     "iris_mlp": keras_iris,
     "digits_mlp": keras_digits_mlp,
@@ -380,6 +598,9 @@ KERAS_BUILDERS = {
     "digits_gru_stack": keras_digits_gru_stack,
     "digits_resnet": keras_digits_resnet,
     "wine_two_inputs": keras_wine_two_inputs,
+    "text_transformer": keras_text_transformer,
+    "digits_vit": keras_digits_vit,
+    "shapes_unet": keras_shapes_unet,
 }
 
 
@@ -448,6 +669,8 @@ def keras_weight_name(layer, weight) -> str:
     if type(layer).__name__ == "Bidirectional":
         direction = weight.path.split("/")[1].split("_")[0]  # bidirectional/forward_gru_1/gru_cell/kernel
         return f"{direction}.{weight.name}"
+    if type(layer).__name__ == "MultiHeadAttention":
+        return ".".join(weight.path.split("/")[1:])  # multi_head_attention/query/kernel: query.kernel
     return weight.name
 
 
@@ -462,10 +685,6 @@ def test_keras_weight_shapes_match_ir(stem, keras_models):
         assert ir_weights == keras_weights, f"{stem}: {node.name}"
 
 
-# Keras layers whose automatic name is known to differ from dlc's: (example, dlc name) -> Keras name.
-# Empty: for every unlabelled layer of every example, the names agree.
-NAME_MISMATCHES: dict[tuple[str, str], str] = {}
-
 
 @pytest.mark.parametrize("stem", sorted(EXAMPLES))
 def test_keras_auto_names_match_ir(stem, keras_models):
@@ -476,5 +695,4 @@ def test_keras_auto_names_match_ir(stem, keras_models):
         if want.labelled:
             assert node.name == keras_name == want.name  # the label is the name in both
             continue
-        expected = NAME_MISMATCHES.get((stem, node.name), node.name)
-        assert keras_name == expected, f"{stem}: Keras auto-names {keras_name!r}, dlc {node.name!r}"
+        assert keras_name == node.name, f"{stem}: Keras auto-names {keras_name!r}, dlc {node.name!r}"

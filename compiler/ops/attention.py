@@ -150,6 +150,7 @@ register(
         mha_infer,
         mha_params,
         label_args=("value", "key"),
+        inner_layers=("softmax", "dropout"),
         doc="the stream is the query; value= and key= name the others (self-attention without them)",
     ),
     OpSpec(

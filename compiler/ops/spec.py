@@ -65,6 +65,9 @@ class OpSpec:
     # keyword arguments that name other tensors by label (MultiHeadAttention's value= and key=): each becomes
     # one more input after the current stream, in this order, standing in for the one before it when absent
     label_args: tuple[str, ...] = ()
+    # automatic names of the layers Keras creates inside this one when it is built, in that order: they use up
+    # Keras' name counters (after a MultiHeadAttention, Keras' next Dropout is `dropout_1`)
+    inner_layers: tuple[str, ...] = ()
     arg_names: tuple[str, ...] = field(init=False)
     default_name: str = field(init=False)  # Keras' automatic layer name: `conv2d`, `max_pooling2d`, `re_lu`
 
