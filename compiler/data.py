@@ -205,13 +205,16 @@ def check_targets_fit(data: DataSource, output: Value, loss: Configured) -> None
     per_sample = math.prod(data.target_shape)
     shown_targets = f"{per_sample} value(s) per sample" if data.target_shape else "one value per sample"
     if loss.name in CLASS_ID_LOSSES:
-        if data.target_shape not in ((), (1,)) and (
-            loss.name == "sparse_categorical_crossentropy" or data.target_shape != (units,)
-        ):
+        # a class id per sample, or per position of an output with positions (a segmenter's pixels), or one-hot
+        positions = tuple(output.shape[:-1])
+        ids = {(), (1,)} if not positions else {positions, (*positions, 1)}
+        one_hot = {tuple(output.shape)} if loss.name == "categorical_crossentropy" else set()
+        if data.target_shape not in ids | one_hot and None not in positions:
             rows = " or one-hot rows" if loss.name == "categorical_crossentropy" else ""
+            where = f"position of {show_shape(positions)}" if positions else "sample"
             raise DlDataError(
                 f"the targets have shape {list(data.target_shape)} per sample; {loss.name} takes a class id per "
-                f"sample{rows} for an output of {units}",
+                f"{where}{rows} for an output of {show_shape(output.shape)}",
                 data.span,
             )
         if data.target_shape in ((), (1,)) and data.label_problem:

@@ -340,3 +340,27 @@ def test_the_program_refuses_bad_data_with_one_line(program, table, phrase, tmp_
 def test_a_refusal_of_the_program_run_by_dlc_train_is_a_dlc_error(tmp_path, capsys):
     err = refused(capsys, "train", IRIS, "--out", tmp_path / "run", "--resume")
     assert "\nerror: --resume: there is no checkpoint" in err
+
+
+def test_class_targets_per_position_fit_a_segmenter(tmp_path):
+    """A categorical cross-entropy on an output with positions takes a class id per position or one-hot targets
+    of the output's shape; anything else names the shapes."""
+    from backends.program.data import shape_targets
+    from compiler.errors import DlDataError
+    from compiler.frontend import load_text
+
+    ids = np.random.default_rng(0).integers(0, 3, (6, 4, 4))
+    np.savez(tmp_path / "masks.npz", x=np.zeros((6, 4, 4, 1), np.float32), y=ids, onehot=np.eye(3)[ids], bad=ids[:, :2])
+
+    def spec(loss: str, y: str) -> str:
+        layers = "  layers {\n    Conv2D(3, 1, activation=softmax)\n  }\n"
+        data = f'  train {{ data = npz("masks.npz", x="x", y="{y}") }}\n'
+        return f"model Seg {{\n  input x: f32[4, 4, 1]\n{layers}  loss {loss}\n  optimizer Adam()\n{data}}}\n"
+
+    path = str(tmp_path / "seg.dl")
+    load_text(spec("sparse_categorical_crossentropy", "y"), path)
+    load_text(spec("categorical_crossentropy", "onehot"), path)
+    with pytest.raises(DlDataError, match=r"a class id per position of \[4, 4\]"):
+        load_text(spec("sparse_categorical_crossentropy", "bad"), path)
+    assert shape_targets(ids, "sparse", (4, 4, 3)).shape == (6, 4, 4)
+    np.testing.assert_array_equal(shape_targets(ids, "onehot", (4, 4, 3)), np.eye(3, dtype=np.float32)[ids])

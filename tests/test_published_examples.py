@@ -184,7 +184,7 @@ def keras_shapes_unet(keras, layers):
     h = double_conv(keras.layers.Concatenate()([h, half]), 16)
     h = keras.layers.Concatenate()([keras.layers.UpSampling2D(2)(h), full])
     h = keras.layers.SeparableConv2D(8, 3, padding="same", activation="relu")(h)
-    return keras.Model(image, keras.layers.Conv2D(3, 1, activation="sigmoid")(h))
+    return keras.Model(image, keras.layers.Conv2D(3, 1, activation="softmax")(h))
 
 
 KERAS_BUILDERS = {

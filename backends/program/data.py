@@ -70,17 +70,17 @@ def shape_targets(y, labels, output_shape):
     """Targets as the loss wants them: class ids ("sparse"), one-hot rows ("onehot") or values of the output's
     shape; targets that do not fit are a DataFileError naming the first sample that does not."""
     y = np.asarray(y)
-    units = output_shape[-1]
-    if labels == "onehot" and y.ndim == 2 and y.shape[1] == units and units > 1:
+    units, positions = output_shape[-1], tuple(output_shape[:-1])  # a segmenter's output has a class per pixel
+    if labels == "onehot" and y.shape[1:] == tuple(output_shape) and units > 1:
         return y.astype(np.float32)  # one-hot rows already
     if labels in ("sparse", "onehot"):
-        if y[0].size != 1:
-            shape = list(y.shape[1:])
-            raise DataFileError(f"the targets have shape {shape} per sample; the loss takes one class id per sample")
-        ids = y.reshape(-1).astype(np.float64)
+        if None in positions or y[0].size != int(np.prod(positions)):
+            shape, where = list(y.shape[1:]), "position" if positions else "sample"
+            raise DataFileError(f"the targets have shape {shape} per sample; the loss takes one class id per {where}")
+        ids = y.reshape(len(y), *positions).astype(np.float64)
         bad = np.flatnonzero((ids < 0) | (ids >= units) | (ids != np.floor(ids)))
         if bad.size:
-            value = ids[bad[0]]
+            value = ids.reshape(-1)[bad[0]]
             raise DataFileError(f"the target at index {bad[0]} is {value:g}, not a class id from 0 to {units - 1}")
         ids = ids.astype(np.int64)
         return ids if labels == "sparse" else np.eye(units, dtype=np.float32)[ids]
