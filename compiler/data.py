@@ -207,7 +207,7 @@ def check_targets_fit(data: DataSource, output: Value, loss: Configured) -> None
     if loss.name in CLASS_ID_LOSSES:
         # a class id per sample, or per position of an output with positions (a segmenter's pixels), or one-hot
         positions = tuple(output.shape[:-1])
-        ids = {(), (1,)} if not positions else {positions, (*positions, 1)}
+        ids = {(), (1,)} | ({positions, (*positions, 1)} if positions else set())
         one_hot = {tuple(output.shape)} if loss.name == "categorical_crossentropy" else set()
         if data.target_shape not in ids | one_hot and None not in positions:
             rows = " or one-hot rows" if loss.name == "categorical_crossentropy" else ""
