@@ -49,6 +49,35 @@ class EarlyStopping:
 
 
 @dataclass(frozen=True)
+class ReduceLROnPlateau:
+    """Keras' ReduceLROnPlateau callback (`verbose` is accepted and has no effect)."""
+
+    monitor: str
+    factor: float
+    patience: int
+    verbose: int
+    mode: str
+    min_delta: float
+    cooldown: int
+    min_lr: float
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ModelCheckpoint:
+    """Keras' ModelCheckpoint callback, without a file path: the weights go to the run folder, canonical
+    (`verbose` and `save_weights_only` are accepted and have no effect)."""
+
+    monitor: str
+    verbose: int
+    save_best_only: bool
+    save_weights_only: bool
+    mode: str
+    save_freq: str
+    initial_value_threshold: float | None
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     data: DataSource | None
     epochs: int
@@ -58,6 +87,8 @@ class TrainSettings:
     test_split: float
     seed: int
     early_stopping: EarlyStopping | None
+    reduce_lr_on_plateau: ReduceLROnPlateau | None = None
+    checkpoint: ModelCheckpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -66,5 +97,6 @@ class Training:
 
     loss: Configured | None
     optimizer: Configured | None
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...]  # the history keys, Keras' names
     settings: TrainSettings
+    metric_specs: tuple[Configured, ...] = ()  # each metric's canonical name and arguments, `name` its key

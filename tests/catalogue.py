@@ -13,6 +13,7 @@ from case import IMG, SEQ, VEC, Case
 from catalogue_attention import ATTENTION_CASES
 from catalogue_conv_variants import CONV_VARIANT_CASES
 from catalogue_resize import RESIZE_CASES
+from catalogue_training import TRAINING_OPTIMIZER_CASES
 
 from compiler.argkinds import ACTIVATIONS
 
@@ -1203,6 +1204,7 @@ OPTIMIZER_CASES = [
     ("Adagrad", {"learning_rate": 0.05, "initial_accumulator_value": 0.01, "epsilon": 0.01}),
     ("Adagrad", {"learning_rate": 0.05, "initial_accumulator_value": 0.0}),
     ("Adagrad", {"learning_rate": 0.05, "weight_decay": 0.1}),
+    *TRAINING_OPTIMIZER_CASES,
 ]
 OPTIMIZER_IDS = [
     f"{name}-" + ("-".join(f"{k}={v}" for k, v in args.items()) or "defaults") for name, args in OPTIMIZER_CASES

@@ -685,7 +685,6 @@ def test_keras_weight_shapes_match_ir(stem, keras_models):
         assert ir_weights == keras_weights, f"{stem}: {node.name}"
 
 
-
 @pytest.mark.parametrize("stem", sorted(EXAMPLES))
 def test_keras_auto_names_match_ir(stem, keras_models):
     example = EXAMPLES[stem]

@@ -12,7 +12,8 @@ from compiler.codegen import Writer, literal
 from compiler.errors import DlError
 from compiler.ir import Graph
 from compiler.training import LOSSES as LOSS_SPECS
-from compiler.training import OPTIMIZERS as OPTIMIZER_SPECS
+from compiler.training import METRIC_CALLS, SCHEDULES, configured_metrics, label_kind, metric_kind, optimizer_signature
+from compiler.training_types import Configured
 
 from ..program.constants import emit_docstring, emit_settings
 from ..program.initial_weights import emit_initial_weights
@@ -27,7 +28,8 @@ from ..program.support import (
 from ..spine import DTYPES, LAST, Context, Namer
 from .lowerings import OPS, same
 from .table import Lowered
-from .training import LOSSES, METRICS, OPTIMIZERS
+from .training import LOSSES, METRIC_CLASSES, METRICS, OPTIMIZERS
+from .training import SCHEDULES as SCHEDULE_MODULE
 
 # Names build_model() must still see: a layer called `keras` would otherwise shadow the module, one called
 # `PositionEmbedding` the class of layers.py.
@@ -86,9 +88,31 @@ def layer_classes(names: list[str]) -> list[str]:
 
 
 def written_arguments(args: dict[str, Any], signature: tuple[ArgSpec, ...]) -> str:
-    """`name=value, ...` for the arguments not at their (Keras') defaults."""
+    """`name=value, ...` for the arguments not at their (Keras') defaults; a learning-rate schedule as its Keras
+    class called with its own."""
     defaults = {spec.name: spec.default for spec in signature}
-    return ", ".join(f"{k}={literal(v)}" for k, v in args.items() if not same(v, defaults.get(k, REQUIRED)))
+    return ", ".join(f"{k}={written(v)}" for k, v in args.items() if not same(v, defaults.get(k, REQUIRED)))
+
+
+def written(value: Any) -> str:
+    if isinstance(value, Configured):  # a schedule
+        return f"{SCHEDULE_MODULE}.{value.name}({written_arguments(value.args, SCHEDULES[value.name])})"
+    return literal(value)
+
+
+def keras_metric(metric: Configured, units: int | None, labels: str) -> str:
+    """A metric as compile() takes it: the name Keras resolves itself when that is what the spec says (Keras'
+    defaults, Keras' own key), else Keras' class with the arguments and the key as its name."""
+    signature = METRIC_CALLS[metric.name][1]
+    defaults = {spec.name: spec.default for spec in signature if spec.name != "name"}
+    if (
+        all(same(metric.args[key], value) for key, value in defaults.items())
+        and METRICS[metric.name] == (metric.args["name"])
+    ):
+        return literal(METRICS[metric.name])
+    arguments = written_arguments({k: v for k, v in metric.args.items() if k != "name"}, signature)
+    named = f"name={literal(metric.args['name'])}"
+    return f"{METRIC_CLASSES[metric_kind(metric.name, units, labels)]}({', '.join(filter(None, (arguments, named)))})"
 
 
 def emit_training_objects(w: Writer, graph: Graph) -> None:
@@ -97,16 +121,17 @@ def emit_training_objects(w: Writer, graph: Graph) -> None:
     w.line()
     w.line()
     with w.block("def build_optimizer():"):
-        w.line(
-            f"return {OPTIMIZERS[optimizer.name]}({written_arguments(optimizer.args, OPTIMIZER_SPECS[optimizer.name])})"
-        )
+        arguments = written_arguments(optimizer.args, optimizer_signature(optimizer.name))
+        w.line(f"return {OPTIMIZERS[optimizer.name]}({arguments})")
     w.line()
     w.line()
     with w.block("def build_loss():"):
         w.line(f"return {LOSSES[loss.name]}({written_arguments(loss.args, LOSS_SPECS[loss.name][2])})")
     w.line()
     w.line()
-    w.line(f"METRICS = {literal([METRICS[m] for m in training.metrics])}")
+    units, labels = graph.output.shape[-1], label_kind(loss)
+    metrics = [keras_metric(metric, units, labels) for metric in configured_metrics(training)]
+    w.line(f"METRICS = [{', '.join(metrics)}]")
 
 
 IMPORTS = (

@@ -83,6 +83,12 @@ class KerasTrainer:
     def load_weights(self, tensors):
         load_canonical(self.model, tensors)
 
+    def learning_rate(self):
+        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def set_learning_rate(self, value):
+        self.model.optimizer.learning_rate = value  # a float32 variable, as Keras' ReduceLROnPlateau sets it
+
     def save_checkpoint(self, folder, state):
         seeds = {name: generator.state.numpy().tolist() for name, generator in seed_generators(self.model)}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from compiler import __version__
 from compiler.codegen import Writer, comment, literal
 from compiler.ir import Graph
-from compiler.training import label_kind
-from compiler.training_types import DataSource
+from compiler.training import label_kind, monitor_mode
+from compiler.training_types import DataSource, Training
 
 from ..spine import DTYPES
 from . import data
@@ -25,7 +25,6 @@ def emit_docstring(w: Writer, graph: Graph, framework: str) -> None:
 def settings(graph: Graph, dtypes: dict[str, str]) -> dict:
     """The program's SETTINGS, as `backends.program.data.load_splits` and the loop read them."""
     training = graph.training.settings
-    early = training.early_stopping
     return {
         "model": graph.name,
         "source": str(graph.source.path),
@@ -39,8 +38,43 @@ def settings(graph: Graph, dtypes: dict[str, str]) -> dict:
         "shuffle": training.shuffle,
         "validation_split": training.validation_split,
         "test_split": training.test_split,
-        "early_stopping": None if early is None else dict(early.__dict__),
+        **callbacks(graph.training),
     }
+
+
+def callbacks(training: Training) -> dict:
+    """The callbacks' settings as the loop reads them: Keras' arguments that change what happens (`mode` resolved
+    as Keras resolves "auto"), and where EarlyStopping keeps its best weights: best.safetensors, shared with a
+    ModelCheckpoint(save_best_only) that picks the very same epochs, else a file of its own."""
+    early = training.settings.early_stopping
+    plateau = training.settings.reduce_lr_on_plateau
+    saving = training.settings.checkpoint
+    found: dict = {"early_stopping": None, "reduce_lr_on_plateau": None, "checkpoint": None}
+    if saving:
+        found["checkpoint"] = {
+            "monitor": saving.monitor,
+            "mode": monitor_mode(saving.monitor, saving.mode, training),
+            "save_best_only": saving.save_best_only,
+            "initial_value_threshold": saving.initial_value_threshold,
+        }
+    if plateau:
+        keys = ("monitor", "factor", "patience", "min_delta", "cooldown", "min_lr")
+        found["reduce_lr_on_plateau"] = {key: getattr(plateau, key) for key in keys} | {
+            "mode": monitor_mode(plateau.monitor, plateau.mode, training)
+        }
+    if early:
+        mode = monitor_mode(early.monitor, early.mode, training)
+        chosen = found["checkpoint"]
+        shared = chosen is None or (
+            chosen["save_best_only"]
+            and (chosen["monitor"], chosen["mode"], chosen["initial_value_threshold"]) == (early.monitor, mode, None)
+            and early.min_delta == 0
+        )
+        found["early_stopping"] = dict(early.__dict__) | {
+            "mode": mode,
+            "weights_file": "best.safetensors" if shared else "early_stopping_best.safetensors",
+        }
+    return found
 
 
 NOTES = {

@@ -5,6 +5,7 @@ behind a trainer class the backend's program defines, with these hooks:
     trainer.train_epoch(xs, y, order, batch_size, epoch, epochs) -> logs    one epoch on batches cut in `order`
     trainer.evaluate(xs, y, batch_size) -> logs                              loss and metrics, inference mode
     trainer.weights() -> canonical arrays;  trainer.load_weights(arrays)
+    trainer.learning_rate() -> float32 value;  trainer.set_learning_rate(value)        (ReduceLROnPlateau)
     trainer.save_checkpoint(folder, state);  trainer.load_checkpoint(folder) -> state
     Trainer.framework, Trainer.checkpoint_name       a checkpoint is one file, written through replace_atomically
 
@@ -24,12 +25,49 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from .data import load_splits
-from .reporting import monitor_improved, plot_history, progress, replace_atomically
+from .reporting import plot_history, progress, replace_atomically
+
+
+def improved(value, best, mode, min_delta):
+    """Keras' `MonitorCallback._is_improvement`: `value + min_delta < best` ("min") or `value - min_delta > best`
+    ("max"), compared in float32 as Keras' ops compare Python numbers; anything beats no best yet."""
+    if best is None:
+        return True
+    current, best = np.float32(value + (min_delta if mode == "min" else -min_delta)), np.float32(best)
+    return bool(current < best) if mode == "min" else bool(current > best)
+
+
+def early_stopping_step(state, value, epoch, early):
+    """Keras' `EarlyStopping.on_epoch_end`: the new state, whether `value` improved, whether to stop (after
+    `patience` epochs without improvement, never after the first)."""
+    if improved(value, state["best"], early["mode"], early["min_delta"]):
+        return {"best": value, "wait": 0}, True, False
+    wait = state["wait"] + 1
+    return {"best": state["best"], "wait": wait}, False, wait >= early["patience"] and epoch > 0
+
+
+def plateau_step(state, value, learning_rate, plateau):
+    """Keras' `ReduceLROnPlateau.on_epoch_end`: the new state, and the reduced learning rate (None when it
+    stays): `learning_rate * factor`, at least `min_lr`, after `patience` epochs without improvement, then
+    `cooldown` epochs in which the waiting does not count."""
+    best, wait, cooldown = state["best"], state["wait"], state["cooldown"]
+    if cooldown > 0:
+        cooldown, wait = cooldown - 1, 0
+    reduced = None
+    if improved(value, best, plateau["mode"], plateau["min_delta"]):
+        best, wait = value, 0
+    elif cooldown == 0:
+        wait += 1
+        if wait >= plateau["patience"] and learning_rate > np.float32(plateau["min_lr"]):
+            reduced = max(learning_rate * plateau["factor"], plateau["min_lr"])
+            cooldown, wait = plateau["cooldown"], 0
+    return {"best": best, "wait": wait, "cooldown": cooldown}, reduced
 
 
 def train(args, trainer_class, settings):
-    """Train for the epochs asked, with early stopping and a checkpoint after each epoch; write the canonical
-    weights, history.json and curves.png into args.out and return the final figures."""
+    """Train for the epochs asked, with the spec's callbacks (early stopping, ReduceLROnPlateau,
+    ModelCheckpoint) and a checkpoint after each epoch; write the canonical weights, history.json and curves.png
+    into args.out and return the final figures."""
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"--out {out}: is a file; name a folder (it is created if missing)")
@@ -39,19 +77,29 @@ def train(args, trainer_class, settings):
     out.mkdir(parents=True, exist_ok=True)
     trainer = trainer_class(args)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = load_splits(settings, args.seed, args.data)
-    history, start_epoch, stopping = {}, 0, {"best": None, "wait": 0}
+    early, plateau, saving = settings["early_stopping"], settings["reduce_lr_on_plateau"], settings["checkpoint"]
+    # each callback's state, as the checkpoint keeps it: EarlyStopping's, ReduceLROnPlateau's, ModelCheckpoint's
+    callbacks = {
+        "stopping": {"best": None, "wait": 0},
+        "plateau": {"best": None, "wait": 0, "cooldown": 0},
+        "saving": {"best": saving["initial_value_threshold"] if saving else None},
+    }
+    history, start_epoch = {}, 0
     timing = []  # seconds per epoch of this run, for throughput; not resumed
     shuffler = np.random.default_rng([args.seed, 1])
-    best_path = out / "best.safetensors"
     if args.resume:
         try:
             state = trainer.load_checkpoint(out)
         except Exception as error:  # the file is the user's to mend (or delete), not a bug in this program
             raise SystemExit(f"--resume: {checkpoint} does not load: {type(error).__name__}: {error}") from None
-        history, start_epoch, stopping = state["history"], state["epoch"], state["stopping"]
+        history, start_epoch = state["history"], state["epoch"]
+        callbacks |= {name: state[name] for name in callbacks if name in state}
         shuffler.bit_generator.state = state["shuffler"]
         print(f"resumed from {checkpoint} after epoch {start_epoch}", file=sys.stderr)
-    early = settings["early_stopping"]
+    else:  # best weights of an earlier run in this folder are not this run's
+        for name in ("best.safetensors", early and early["weights_file"]):
+            if name:
+                (out / name).unlink(missing_ok=True)
     steps = max(1, -(-len(train_y) // args.batch_size))
     for epoch in range(start_epoch, args.epochs):
         order = shuffler.permutation(len(train_y)) if settings["shuffle"] else np.arange(len(train_y))
@@ -61,31 +109,41 @@ def train(args, trainer_class, settings):
         timing.append({"train_seconds": seconds, "train_samples": len(train_y)})
         if len(val_y):
             logs.update({f"val_{k}": v for k, v in trainer.evaluate(val_x, val_y, args.batch_size).items()})
+        if plateau:  # the rate this epoch trained with, as Keras' ReduceLROnPlateau logs it
+            logs["learning_rate"] = trainer.learning_rate()
         progress(epoch + 1, args.epochs, steps, steps, logs, len(train_y) / seconds)
         print(file=sys.stderr)
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
-        stop = False
+        stop, keep = False, set()  # keep: the files that get this epoch's weights
         if early:
-            value = logs[early["monitor"]]
-            mode = early["mode"] if early["mode"] != "auto" else ("max" if "acc" in early["monitor"] else "min")
-            if monitor_improved(value, stopping["best"], mode, early["min_delta"]):
-                stopping = {"best": value, "wait": 0}
-                if early["restore_best_weights"]:
-                    best = trainer.weights()
-                    replace_atomically(best_path, lambda partial, best=best: save_file(best, str(partial)))
-            else:
-                stopping["wait"] += 1
-                stop = stopping["wait"] > early["patience"]
-        trainer.save_checkpoint(
-            out,
-            {"history": history, "epoch": epoch + 1, "stopping": stopping, "shuffler": shuffler.bit_generator.state},
-        )
+            callbacks["stopping"], better, stop = early_stopping_step(
+                callbacks["stopping"], logs[early["monitor"]], epoch, early
+            )
+            if better and early["restore_best_weights"]:
+                keep.add(early["weights_file"])
+        if plateau:
+            callbacks["plateau"], reduced = plateau_step(
+                callbacks["plateau"], logs[plateau["monitor"]], logs["learning_rate"], plateau
+            )
+            if reduced is not None:
+                trainer.set_learning_rate(reduced)
+                print(f"epoch {epoch + 1}: learning rate reduced to {trainer.learning_rate():.4g}", file=sys.stderr)
+        if saving and not saving["save_best_only"]:
+            keep.add(f"epoch_{epoch + 1}.safetensors")
+        elif saving and improved(logs[saving["monitor"]], callbacks["saving"]["best"], saving["mode"], 0.0):
+            callbacks["saving"] = {"best": logs[saving["monitor"]]}
+            keep.add("best.safetensors")
+        weights = trainer.weights() if keep else None
+        for name in sorted(keep):
+            replace_atomically(out / name, lambda partial, weights=weights: save_file(weights, str(partial)))
+        state = {"history": history, "epoch": epoch + 1, **callbacks, "shuffler": shuffler.bit_generator.state}
+        trainer.save_checkpoint(out, state)
         if stop:
             print(f"early stopping after epoch {epoch + 1}: {early['monitor']} did not improve", file=sys.stderr)
             break
-    if early and early["restore_best_weights"] and best_path.exists():
-        trainer.load_weights(load_file(str(best_path)))
+    if early and early["restore_best_weights"] and (out / early["weights_file"]).exists():
+        trainer.load_weights(load_file(str(out / early["weights_file"])))
     results = {}
     if len(test_y):
         results = {f"test_{k}": v for k, v in trainer.evaluate(test_x, test_y, args.batch_size).items()}
@@ -142,4 +200,12 @@ def run_as_script(main):
         sys.exit(130)
 
 
-FUNCTIONS = (train, read_weights, run_training, run_as_script)  # what every program copies in
+FUNCTIONS = (
+    improved,
+    early_stopping_step,
+    plateau_step,
+    train,
+    read_weights,
+    run_training,
+    run_as_script,
+)  # what every program copies in

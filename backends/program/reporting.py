@@ -1,5 +1,5 @@
-"""What every generated program shows and writes about its training: the progress line, the early-stopping
-test and the curves. Framework-free; the programs copy these functions in by source."""
+"""What every generated program shows and writes about its training: the progress line, atomic writes and the
+curves. Framework-free; the programs copy these functions in by source."""
 
 from __future__ import annotations
 
@@ -13,12 +13,6 @@ def progress(epoch, epochs, step, steps, logs, rate=None, width=24):
     shown = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
     speed = f" - {rate:,.0f} samples/s" if rate else ""
     print(f"\rEpoch {epoch}/{epochs} [{bar}] {step}/{steps} - {shown}{speed}", end="", file=sys.stderr, flush=True)
-
-
-def monitor_improved(value, best, mode, min_delta):
-    if best is None:
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
 def replace_atomically(path, write):
@@ -58,4 +52,4 @@ def plot_history(history, path):
     plt.close(figure)
 
 
-FUNCTIONS = (progress, monitor_improved, replace_atomically, plot_history)  # what every program copies in
+FUNCTIONS = (progress, replace_atomically, plot_history)  # what every program copies in

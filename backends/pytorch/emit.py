@@ -10,7 +10,8 @@ from compiler.codegen import Writer, comment, literal
 from compiler.errors import DlError
 from compiler.ir import Graph, Value
 from compiler.ops.conv import same_padding
-from compiler.training import fused_logits, label_kind, metric_kind
+from compiler.training import CLIPPING, configured_metrics, fused_logits, label_kind, metric_kind
+from compiler.training_types import Configured
 
 from ..program.constants import emit_docstring, emit_settings
 from ..program.initial_weights import emit_initial_weights
@@ -25,7 +26,7 @@ from ..program.support import (
 )
 from ..spine import DTYPES, FIRST, LAST, Layouts, Namer
 from .lowerings import OPS, Context, Lowered, activate
-from .training import LOSSES, METRICS, OPTIMIZERS
+from .training import LOSSES, METRIC_PIECES, METRICS, OPTIMIZERS, SCHEDULE_PIECES
 
 # What a submodule's attribute, a forward variable or the model's class must never be called: torch.nn.Module's
 # own members, and every name the program defines or imports at module level.
@@ -103,16 +104,43 @@ def emit_loss(w: Writer, graph: Graph, fused: str | None) -> None:
             w.line(line)
 
 
-def emit_metrics(w: Writer, graph: Graph) -> None:
+def emit_metrics(w: Writer, graph: Graph) -> list[str]:
+    """`compute_metrics(output, target)`; returns the runtime pieces it calls."""
     labels = label_kind(graph.training.loss)
     units = graph.output.shape[-1]
+    pieces: list[str] = []
     w.line()
     with w.block("def compute_metrics(output, target):"):
-        w.line('"""The spec\'s metrics on one batch of outputs (probabilities, as inference gives them)."""')
+        w.line('"""The spec\'s metrics on one batch of outputs (probabilities, as inference gives them), each as')
+        w.line("its (total, count): an epoch's value is the sum of the totals over the sum of the counts, as Keras'")
+        w.line('metrics compute it."""')
         w.line("metrics = {}")
-        for metric in graph.training.metrics:
-            w.line(f"metrics[{literal(metric)}] = {METRICS[metric_kind(metric, units, labels)]}")
+        for metric in configured_metrics(graph.training):
+            kind = metric_kind(metric.name, units, labels)
+            w.line(f"metrics[{literal(metric.args['name'])}] = {METRICS[kind](metric.args)}")
+            pieces += METRIC_PIECES.get(kind, ())
         w.line("return metrics")
+    return pieces
+
+
+def emit_optimizer(w: Writer, optimizer: Configured, runtime: dict[str, str]) -> None:
+    """OPTIMIZER, the optimizer's Keras arguments (clipping only where set); a learning-rate schedule is an
+    instance of its class, copied in just before."""
+    clipping = {spec.name for spec in CLIPPING}
+    args = {key: value for key, value in optimizer.args.items() if key not in clipping or value is not None}
+    written = {key: literal(value) for key, value in args.items() if not isinstance(value, Configured)}
+    rate = args["learning_rate"]
+    if isinstance(rate, Configured):
+        for piece in SCHEDULE_PIECES[rate.name]:
+            w.line()
+            w.line()
+            w.lines_of(runtime[piece])
+        w.line()
+        w.line()
+        arguments = ", ".join(f"{key}={literal(value)}" for key, value in rate.args.items() if key != "name")
+        written["learning_rate"] = f"{rate.name}({arguments})"
+    w.line(f"# {optimizer.name}: Keras' arguments, and its update formula in {OPTIMIZERS[optimizer.name]} below")
+    w.line("OPTIMIZER = {" + ", ".join(f"{literal(key)}: {written[key]}" for key in args) + "}")
 
 
 def regularization_terms(graph: Graph, weights: list[tuple[str, str, str]]) -> list[str]:
@@ -169,6 +197,8 @@ RUNTIME_NEEDS = {
     "pad_same": ("same_padding",),
     "avg_pool_same": ("same_padding",),
     "KerasEmbedding": ("SparseRowsLookup",),
+    "precision_counts": ("positives",),
+    "recall_counts": ("positives",),
     **{name: ("KerasOptimizer",) for name in OPTIMIZERS.values()},
 }
 
@@ -216,15 +246,15 @@ def emit_program(graph: Graph) -> str:
     builder.build(fused)
     class_name = Namer(builder.names.taken | RESERVED)(graph.name)
     optimizer = training.optimizer
+    runtime = _definitions("runtime.py") | {"same_padding": inspect.getsource(same_padding)}
     w = Writer()
     emit_settings(w, graph, TORCH_DTYPES)
-    w.line(f"# {optimizer.name}: Keras' arguments, and its update formula in {OPTIMIZERS[optimizer.name]} below")
-    w.line(f"OPTIMIZER = {literal(dict(optimizer.args))}")
+    emit_optimizer(w, optimizer, runtime)
     emit_model(w, graph, builder, class_name, fused)
     w.line()
     w.line(f"MODEL_CLASS = {class_name}")
     emit_loss(w, graph, fused)
-    emit_metrics(w, graph)
+    metric_pieces = emit_metrics(w, graph)
     terms = regularization_terms(graph, builder.weights)
     if terms:
         emit_regularization(w, terms)
@@ -250,8 +280,7 @@ def emit_program(graph: Graph) -> str:
     w.line()
     emit_initial_weights(w, graph)
     section(w, "support: Keras semantics in PyTorch")
-    runtime = _definitions("runtime.py") | {"same_padding": inspect.getsource(same_padding)}
-    for piece in _with_needs([*builder.pieces, OPTIMIZERS[optimizer.name]], RUNTIME_NEEDS):
+    for piece in _with_needs([*builder.pieces, *metric_pieces, OPTIMIZERS[optimizer.name]], RUNTIME_NEEDS):
         w.line()
         w.line()
         w.lines_of(runtime[piece])

@@ -7,6 +7,8 @@ Each top-level function or class here is self-contained apart from torch, numpy 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
@@ -251,11 +253,12 @@ class KerasRecurrent(nn.Module):
 
 
 class SparseRowsLookup(torch.autograd.Function):
-    """`weight[ids]`, whose backward also leaves the per-row sum of squared per-occurrence gradients on the weight.
+    """`weight[ids]`, whose backward also leaves the gradient's rows, one per looked-up token, on the weight.
 
     TensorFlow hands Keras an embedding's gradient as IndexedSlices, one row per looked-up token, and Keras'
-    optimizers square those rows before summing them: a token seen twice adds g1**2 + g2**2 to Adam's v, not
-    (g1 + g2)**2. The optimizers below use `weight.keras_squared_grad` in place of `grad * grad` when it is set.
+    optimizers square (or take the absolute value of, or clip) those rows before summing them: a token seen twice
+    adds g1**2 + g2**2 to Adam's v, not (g1 + g2)**2. The optimizers below read `weight.keras_rows`, (ids, rows),
+    where they square, clip or take absolute values, and drop it after their step.
     """
 
     @staticmethod
@@ -269,9 +272,10 @@ class SparseRowsLookup(torch.autograd.Function):
         (ids,) = ctx.saved_tensors
         weight, rows, flat_ids = ctx.weight, grad.reshape(-1, grad.shape[-1]), ids.reshape(-1)
         dense = torch.zeros_like(weight).index_add_(0, flat_ids, rows)
-        squares = torch.zeros_like(weight).index_add_(0, flat_ids, rows * rows)
-        previous = getattr(weight, "keras_squared_grad", None)  # accumulates like .grad until a step uses it
-        weight.keras_squared_grad = squares if previous is None else previous + squares
+        previous = getattr(weight, "keras_rows", None)  # accumulates like .grad until a step uses it
+        if previous is not None:
+            flat_ids, rows = torch.cat([previous[0], flat_ids]), torch.cat([previous[1], rows])
+        weight.keras_rows = (flat_ids, rows)
         return dense, None
 
 
@@ -384,11 +388,74 @@ class KerasOptimizer(torch.optim.Optimizer):
     as in a per-parameter loop, so the results are bit-for-bit the same. `state_dict()` stays per parameter
     (those views); a bucket's flat tensors are rebuilt from the per-parameter ones whenever those stop being
     its views: after `load_state_dict`, or when the parameters that have gradients change.
+
+    One step runs in Keras' order (`keras_groups`): the learning rate (a schedule's value at `iterations`, 0 on the
+    first step), the gradients clipped (`clipnorm`, `clipvalue` or `global_clipnorm`, at most one), then each
+    group's weight decay and update; `iterations` counts the steps, in each group so that checkpoints keep it.
     """
 
-    def __init__(self, params, defaults):
-        super().__init__(params, defaults)
+    def __init__(self, params, defaults, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        rate = defaults["lr"]
+        self.schedule = rate if callable(rate) else None  # a learning-rate schedule: a function of the step
+        super().__init__(params, defaults | {"lr": rate(0) if self.schedule else rate, "iterations": 0})
+        self.clipping = (clipnorm, clipvalue, global_clipnorm)
         self._flats = {}  # a bucket's parameter ids -> its flat tensors and their per-parameter views
+
+    def keras_groups(self):
+        """The param groups, each readied for this step as Keras readies it; the step counted after each."""
+        self._clip()
+        for group in self.param_groups:
+            iterations = group.setdefault("iterations", 0)
+            if self.schedule is not None:
+                group["lr"] = self.schedule(iterations)
+            yield group
+            group["iterations"] = iterations + 1
+        for group in self.param_groups:
+            for p in group["params"]:
+                if getattr(p, "keras_rows", None) is not None:
+                    p.keras_rows = None
+
+    @torch.no_grad()
+    def _clip(self):
+        """Keras' gradient clipping (`BaseOptimizer._clip_gradients`; TensorFlow's `clip_by_norm` for `clipnorm`).
+
+        An embedding's rows are clipped as rows: their norm is that of the rows, not of their sums, and
+        `clipvalue` clips each row. `global_clipnorm` scales the summed gradient, as Keras does (the rows go).
+        """
+        clipnorm, clipvalue, global_clipnorm = self.clipping
+        if not (clipnorm or clipvalue or global_clipnorm):
+            return
+        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if clipnorm and clipnorm > 0:
+            for p in params:
+                rows = getattr(p, "keras_rows", None)
+                values = p.grad if rows is None else rows[1]
+                norm = torch.sqrt((values * values).sum())
+                clipped = (values * clipnorm) / torch.clamp(norm, min=clipnorm)
+                self._set_gradient(p, clipped, rows)
+        elif global_clipnorm and global_clipnorm > 0:
+            rows = [getattr(p, "keras_rows", None) for p in params]
+            squares = [(p.grad * p.grad if r is None else r[1] * r[1]).sum() for p, r in zip(params, rows, strict=True)]
+            norm = torch.sqrt(torch.stack(squares).sum())
+            scale = global_clipnorm * torch.clamp(1.0 / norm, max=1.0 / global_clipnorm)
+            scale = scale + (norm - norm)  # NaN when the norm is not finite, as in Keras
+            for p in params:
+                p.grad.mul_(scale)
+                p.keras_rows = None
+        elif clipvalue and clipvalue > 0:
+            for p in params:
+                rows = getattr(p, "keras_rows", None)
+                values = p.grad if rows is None else rows[1]
+                self._set_gradient(p, values.clamp(-clipvalue, clipvalue), rows)
+
+    @staticmethod
+    def _set_gradient(p, values, rows):
+        """Make `values` the parameter's gradient, or, for an embedding's rows, its rows and their sum."""
+        if rows is None:
+            p.grad.copy_(values)
+        else:
+            p.keras_rows = (rows[0], values)
+            p.grad.zero_().index_add_(0, rows[0], values)
 
     def _buckets(self, group, prepare=None):
         """The group's parameters that have gradients, by device, dtype and what `prepare(state, p)` returns.
@@ -417,17 +484,28 @@ class KerasOptimizer(torch.optim.Optimizer):
         return torch.cat([p.grad.reshape(-1) for p in params]), flat
 
     @staticmethod
-    def _squared(params, g):
-        """The bucket's squared gradients: `g * g`, or a parameter's own `keras_squared_grad` (SparseRowsLookup),
-        which this step uses up."""
-        own = [getattr(p, "keras_squared_grad", None) for p in params]
-        if all(square is None for square in own):
-            return g * g
+    def _summed(params, g, f):
+        """The bucket's `f(g)`, where an embedding's rows (SparseRowsLookup) count as Keras counts them: `f` of each
+        row, then summed per token."""
+        own = [getattr(p, "keras_rows", None) for p in params]
+        if all(rows is None for rows in own):
+            return f(g)
         parts = []
-        for p, square in zip(params, own, strict=True):
-            parts.append(p.grad.reshape(-1) * p.grad.reshape(-1) if square is None else square.reshape(-1))
-            p.keras_squared_grad = None
+        for p, rows in zip(params, own, strict=True):
+            if rows is None:
+                parts.append(f(p.grad.reshape(-1)))
+            else:
+                parts.append(torch.zeros_like(p).index_add_(0, rows[0], f(rows[1])).reshape(-1))
         return torch.cat(parts)
+
+    @classmethod
+    def _squared(cls, params, g):
+        """The bucket's squared gradients (an embedding's: the sum of its rows' squares)."""
+        return cls._summed(params, g, lambda x: x * x)
+
+    @staticmethod
+    def _has_rows(params):
+        return any(getattr(p, "keras_rows", None) is not None for p in params)
 
     def _current(self, flat, params, names):
         """Whether each parameter's state is still (by identity) the view into the bucket's flat tensors."""
@@ -464,9 +542,11 @@ class KerasAdam(KerasOptimizer):
     The elementwise order is Keras' and must stay so (not lerp or addcdiv, which round differently).
     """
 
-    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None):
+    def __init__(
+        self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, **clipping
+    ):
         defaults = dict(lr=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, **clipping)
 
     @staticmethod
     def _count(state, p):
@@ -479,7 +559,7 @@ class KerasAdam(KerasOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
+        for group in self.keras_groups():
             lr, b1, b2, eps, wd = (group[k] for k in ("lr", "beta_1", "beta_2", "epsilon", "weight_decay"))
             # Keras computes the bias correction in the variable's dtype from float32-cast hyperparameters,
             # with a float power (torch's integer power multiplies out: 1 ulp, 5e-7 in 5 steps at lr 0.05)
@@ -501,9 +581,9 @@ class KerasAdam(KerasOptimizer):
 class KerasSGD(KerasOptimizer):
     """Keras' SGD: `m = momentum * m - lr * g; p += m` (nesterov: `p += momentum * m - lr * g`)."""
 
-    def __init__(self, params, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None):
+    def __init__(self, params, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, **clipping):
         defaults = dict(lr=learning_rate, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, **clipping)
 
     @staticmethod
     def _init(state, p):
@@ -512,7 +592,7 @@ class KerasSGD(KerasOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
+        for group in self.keras_groups():
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
             for params in self._buckets(group, self._init if momentum else None).values():
                 g, flat = self._flat(params, ("m",) if momentum else ())
@@ -535,12 +615,20 @@ class KerasRMSprop(KerasOptimizer):
     """Keras' RMSprop: epsilon inside the sqrt; optional momentum and centering."""
 
     def __init__(
-        self, params, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, weight_decay=None
+        self,
+        params,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.0,
+        epsilon=1e-7,
+        centered=False,
+        weight_decay=None,
+        **clipping,
     ):
         defaults = dict(
             lr=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon, centered=centered, weight_decay=weight_decay
         )
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, **clipping)
 
     @staticmethod
     def _init(state, p):
@@ -551,7 +639,7 @@ class KerasRMSprop(KerasOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
+        for group in self.keras_groups():
             lr, rho, momentum, eps, wd = (group[k] for k in ("lr", "rho", "momentum", "epsilon", "weight_decay"))
             names = ("v", *(("mean_g",) if group["centered"] else ()), *(("m",) if momentum else ()))
             for params in self._buckets(group, self._init).values():
@@ -575,13 +663,21 @@ class KerasRMSprop(KerasOptimizer):
 class KerasAdagrad(KerasOptimizer):
     """Keras' Adagrad: the accumulator starts at `initial_accumulator_value`; epsilon inside the sqrt."""
 
-    def __init__(self, params, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None):
+    def __init__(
+        self,
+        params,
+        learning_rate=0.001,
+        initial_accumulator_value=0.1,
+        epsilon=1e-7,
+        weight_decay=None,
+        **clipping,
+    ):
         defaults = dict(lr=learning_rate, initial=initial_accumulator_value, epsilon=epsilon, weight_decay=weight_decay)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, **clipping)
 
     @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
+        for group in self.keras_groups():
             lr, eps, wd = group["lr"], group["epsilon"], group["weight_decay"]
 
             def init(state, p, initial=group["initial"]):
@@ -596,3 +692,271 @@ class KerasAdagrad(KerasOptimizer):
                 acc.add_(self._squared(params, g))
                 torch.div(g * lr, torch.sqrt(acc + eps), out=flat["update"])
                 torch._foreach_sub_(params, flat["views"]["update"])
+
+
+class KerasAdadelta(KerasOptimizer):
+    """Keras' Adadelta: `acc_g = rho*acc_g + (1-rho)g²`, `delta = -(sqrt(acc_dx + eps) * g) / sqrt(acc_g + eps)`,
+    `acc_dx = rho*acc_dx + (1-rho)delta²`, `p += lr*delta` (Keras' default learning rate is 0.001)."""
+
+    def __init__(self, params, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None, **clipping):
+        defaults = dict(lr=learning_rate, rho=rho, epsilon=epsilon, weight_decay=weight_decay)
+        super().__init__(params, defaults, **clipping)
+
+    @staticmethod
+    def _init(state, p):
+        if not state:
+            state["accumulated_grad"] = torch.zeros_like(p)
+            state["accumulated_delta"] = torch.zeros_like(p)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.keras_groups():
+            lr, rho, eps, wd = (group[k] for k in ("lr", "rho", "epsilon", "weight_decay"))
+            for params in self._buckets(group, self._init).values():
+                g, flat = self._flat(params, ("accumulated_grad", "accumulated_delta"))
+                accumulated_grad, accumulated_delta = flat["accumulated_grad"], flat["accumulated_delta"]
+                if wd:
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
+                squared = self._squared(params, g)
+                accumulated_grad.mul_(rho).add_(squared * (1 - rho))
+                rms_delta, rms_grad = torch.sqrt(accumulated_delta + eps), torch.sqrt(accumulated_grad + eps)
+                delta = -((rms_delta * g) / rms_grad)
+                # an embedding's rows: Keras squares each row's delta before summing them
+                delta_squared = squared * (rms_delta / rms_grad) ** 2 if self._has_rows(params) else delta * delta
+                accumulated_delta.mul_(rho).add_(delta_squared * (1 - rho))
+                torch.mul(delta, lr, out=flat["update"])
+                torch._foreach_add_(params, flat["views"]["update"])
+
+
+class KerasNadam(KerasOptimizer):
+    """Keras' Nadam: Adam with Nesterov momentum under the momentum schedule `u_t = b1 * (1 - 0.5 * 0.96^t)`;
+    the product of the `u_t` (`u_product`, one per group) is updated once per step before the updates:
+    `m_hat = u_{t+1} m / (1 - u_product * u_{t+1}) + (1 - u_t) g / (1 - u_product)`, `v_hat = v / (1 - b2^t)`,
+    `p -= m_hat lr / (sqrt(v_hat) + eps)`."""
+
+    def __init__(
+        self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, **clipping
+    ):
+        defaults = dict(
+            lr=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay, u_product=1.0
+        )
+        super().__init__(params, defaults, **clipping)
+
+    @staticmethod
+    def _init(state, p):
+        if not state:
+            state["m"] = torch.zeros_like(p)
+            state["v"] = torch.zeros_like(p)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.keras_groups():
+            lr, b1, b2, eps, wd = (group[k] for k in ("lr", "beta_1", "beta_2", "epsilon", "weight_decay"))
+            dtype = group["params"][0].dtype
+            t = group["iterations"] + 1
+            # Keras' `_backend_update_step`: beta_1 and 0.96 as Python numbers, in the first weight's dtype
+            power = torch.pow(torch.tensor(0.96, dtype=dtype), torch.tensor(float(t), dtype=dtype))
+            group["u_product"] = (torch.tensor(group["u_product"], dtype=dtype) * b1 * (1.0 - 0.5 * power)).item()
+            hyper = torch.tensor([lr, b1, b2, 0.96], dtype=torch.float32)
+            for params in self._buckets(group, self._init).values():
+                g, flat = self._flat(params, ("m", "v"))
+                m, v = flat["m"], flat["v"]
+                if wd:
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
+                lr_t, b1_t, b2_t, decay = hyper.to(params[0].dtype)
+                local_step, next_step = (torch.tensor(float(s), dtype=params[0].dtype) for s in (t, t + 1))
+                u_t = b1_t * (1.0 - 0.5 * torch.pow(decay, local_step))
+                u_t_1 = b1_t * (1.0 - 0.5 * torch.pow(decay, next_step))
+                u_product_t = torch.tensor(group["u_product"], dtype=params[0].dtype)
+                u_product_t_1 = u_product_t * u_t_1
+                m.add_((g - m) * (1 - b1_t))
+                v.add_((self._squared(params, g) - v) * (1 - b2_t))
+                m_hat = (u_t_1 * m) / (1 - u_product_t_1) + ((1 - u_t) * g) / (1 - u_product_t)
+                v_hat = v / (1 - torch.pow(b2_t, local_step))
+                torch.div(m_hat * lr_t, torch.sqrt(v_hat) + eps, out=flat["update"])
+                torch._foreach_sub_(params, flat["views"]["update"])
+
+
+class KerasAdamax(KerasOptimizer):
+    """Keras' Adamax: `m += (g - m)(1 - b1)`, `u = max(b2*u, |g|)`, `p -= lr*m / ((1 - b1^t) * (u + eps))`."""
+
+    def __init__(
+        self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None, **clipping
+    ):
+        defaults = dict(lr=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay)
+        super().__init__(params, defaults, **clipping)
+
+    @staticmethod
+    def _init(state, p):
+        if not state:
+            state["m"] = torch.zeros_like(p)
+            state["u"] = torch.zeros_like(p)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.keras_groups():
+            lr, b1, b2, eps, wd = (group[k] for k in ("lr", "beta_1", "beta_2", "epsilon", "weight_decay"))
+            hyper = torch.tensor([lr, b1], dtype=torch.float32)
+            for params in self._buckets(group, self._init).values():
+                g, flat = self._flat(params, ("m", "u"))
+                m, u = flat["m"], flat["u"]
+                if wd:
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
+                lr_t, b1_t = hyper.to(params[0].dtype)
+                b1_power = torch.pow(b1_t, torch.tensor(float(group["iterations"] + 1), dtype=params[0].dtype))
+                m.add_((g - m) * (1 - b1))
+                # an embedding's rows: Keras sums the rows' absolute values
+                torch.maximum(u * b2, self._summed(params, g, torch.abs), out=u)
+                torch.div(lr_t * m, (1 - b1_power) * (u + eps), out=flat["update"])
+                torch._foreach_sub_(params, flat["views"]["update"])
+
+
+class KerasLion(KerasOptimizer):
+    """Keras' Lion: `p -= lr * sign(b1*m + (1-b1)g)`, then `m = b2*m + (1-b2)g`."""
+
+    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None, **clipping):
+        if not 0 < beta_1 <= 1:
+            raise ValueError(f"Lion's beta_1 must be in (0, 1], got {beta_1}")
+        defaults = dict(lr=learning_rate, beta_1=beta_1, beta_2=beta_2, weight_decay=weight_decay)
+        super().__init__(params, defaults, **clipping)
+
+    @staticmethod
+    def _init(state, p):
+        if not state:
+            state["m"] = torch.zeros_like(p)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.keras_groups():
+            lr, wd = group["lr"], group["weight_decay"]
+            hyper = torch.tensor([lr, group["beta_1"], group["beta_2"]], dtype=torch.float32)
+            for params in self._buckets(group, self._init).values():
+                g, flat = self._flat(params, ("m",))
+                m = flat["m"]
+                if wd:
+                    torch._foreach_sub_(params, torch._foreach_mul(params, wd * lr))
+                lr_t, b1_t, b2_t = hyper.to(params[0].dtype)
+                torch.mul(lr_t, torch.sign(m * b1_t + g * (1.0 - b1_t)), out=flat["update"])
+                torch._foreach_sub_(params, flat["views"]["update"])
+                m.copy_(m * b2_t + g * (1.0 - b2_t))
+
+
+def float32(value):
+    """A float32 scalar, as Keras computes learning-rate schedules."""
+    return torch.tensor(value, dtype=torch.float32)
+
+
+class ExponentialDecay:
+    """Keras' ExponentialDecay, in float32: `initial * decay_rate ** (step / decay_steps)`, the exponent floored
+    with `staircase`."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        self.initial, self.steps, self.rate, self.staircase = initial_learning_rate, decay_steps, decay_rate, staircase
+
+    def __call__(self, step):
+        p = float32(step) / float32(self.steps)
+        if self.staircase:
+            p = torch.floor(p)
+        return (float32(self.initial) * torch.pow(float32(self.rate), p)).item()
+
+
+class PiecewiseConstantDecay:
+    """Keras' PiecewiseConstantDecay: `values[0]` up to and including step `boundaries[0]`, `values[i]` up to
+    `boundaries[i]`, the last value after the last boundary (a float boundary is truncated, as Keras compares it
+    with the integer step)."""
+
+    def __init__(self, boundaries, values):
+        self.boundaries = [int(float32(b).item()) if isinstance(b, float) else b for b in boundaries]
+        self.values = [float32(value).item() for value in values]
+
+    def __call__(self, step):
+        return self.values[sum(step > boundary for boundary in self.boundaries)]
+
+
+class PolynomialDecay:
+    """Keras' PolynomialDecay, in float32: `(initial - end) * (1 - step / decay_steps) ** power + end`, the step
+    held at `decay_steps`; with `cycle`, `decay_steps` times `ceil(step / decay_steps)` instead."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):
+        self.initial, self.steps, self.end = initial_learning_rate, decay_steps, end_learning_rate
+        self.power, self.cycle = power, cycle
+
+    def __call__(self, step):
+        s, steps = float32(step), float32(self.steps)
+        if self.cycle:
+            steps = steps * (float32(1.0) if step == 0 else torch.ceil(s / steps))
+        else:
+            s = torch.minimum(s, steps)
+        decayed = torch.pow(1 - s / steps, float32(self.power))
+        return ((float32(self.initial) - float32(self.end)) * decayed + float32(self.end)).item()
+
+
+class InverseTimeDecay:
+    """Keras' InverseTimeDecay, in float32: `initial / (1 + decay_rate * step / decay_steps)`, the quotient floored
+    with `staircase`."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        self.initial, self.steps, self.rate, self.staircase = initial_learning_rate, decay_steps, decay_rate, staircase
+
+    def __call__(self, step):
+        p = float32(step) / float32(self.steps)
+        if self.staircase:
+            p = torch.floor(p)
+        return (float32(self.initial) / (1 + float32(self.rate) * p)).item()
+
+
+class CosineDecay:
+    """Keras' CosineDecay, in float32: a linear warm-up from `initial` to `warmup_target` over `warmup_steps` when a
+    target is given, then `start * ((1 - alpha) * 0.5 * (1 + cos(pi * s / decay_steps)) + alpha)`, held at the
+    end."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0):
+        self.initial, self.steps, self.alpha = initial_learning_rate, decay_steps, alpha
+        self.target, self.warmup = warmup_target, warmup_steps
+
+    def decayed(self, s, start):
+        cosine = 0.5 * (1.0 + torch.cos(float32(math.pi) * (s / float32(self.steps))))
+        return (start * ((1 - self.alpha) * cosine + self.alpha)).item()
+
+    def __call__(self, step):
+        initial, steps, s = float32(self.initial), float32(self.steps), float32(step)
+        if self.target is None:
+            return self.decayed(torch.minimum(s, steps), initial)
+        target, warmup = float32(self.target), float32(self.warmup)
+        s = torch.minimum(s, steps + warmup)
+        if s < warmup:
+            return ((target - initial) * (s / warmup) + initial).item()
+        return self.decayed(s - warmup, target)
+
+
+def in_top_k(output, ids, k):
+    """TensorFlow's `in_top_k`, as Keras' top-k accuracies use it: 1.0 where the target's score is among the k
+    highest of its row, ties counted in (fewer than k scores above it); 0.0 for a row with a non-finite score."""
+    score = output.gather(-1, ids.long().unsqueeze(-1))
+    above = (output > score).sum(dim=-1)
+    return ((above < k) & torch.isfinite(output).all(dim=-1)).float()
+
+
+def positives(output, target, threshold, top_k=None, class_id=None):
+    """What Keras' Precision and Recall count, flattened: the outputs above the threshold (among the top_k of
+    their row when given, ties to the lower index) and the non-zero targets; class_id keeps that column only."""
+    predicted = output > threshold
+    if top_k is not None:
+        ranked = output.argsort(dim=-1, descending=True, stable=True)[..., :top_k]
+        predicted = predicted & torch.zeros_like(predicted).scatter_(-1, ranked, True)
+    actual = (target != 0).reshape(predicted.shape)
+    if class_id is not None:
+        predicted, actual = predicted[..., class_id], actual[..., class_id]
+    return predicted.reshape(-1), actual.reshape(-1)
+
+
+def precision_counts(output, target, threshold, top_k=None, class_id=None):
+    """Keras' Precision on one batch as (true positives, predicted positives): their sums make the epoch's."""
+    predicted, actual = positives(output, target, threshold, top_k, class_id)
+    return (predicted & actual).sum(), predicted.sum()
+
+
+def recall_counts(output, target, threshold, top_k=None, class_id=None):
+    """Keras' Recall on one batch as (true positives, actual positives): their sums make the epoch's."""
+    predicted, actual = positives(output, target, threshold, top_k, class_id)
+    return (predicted & actual).sum(), actual.sum()

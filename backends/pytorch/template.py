@@ -3,8 +3,8 @@
 
 Pasted in by source (no user text). Besides torch and numpy it reads what the generator writes around it:
 SETTINGS, OPTIMIZER, WEIGHTS, TO_CANONICAL, FROM_CANONICAL, MODEL_CLASS, OPTIMIZER_CLASS, compute_loss,
-compute_metrics, initial_weights, and `regularization` where the spec has penalties (the generator drops the
-`+ regularization(model)` terms when it has none).
+compute_metrics (each metric's (total, count) on a batch), initial_weights, and `regularization` where the spec
+has penalties (the generator drops the `+ regularization(model)` terms when it has none).
 """
 # ruff: noqa: F821
 
@@ -21,22 +21,37 @@ def train_step(model, optimizer, inputs, target):
     return logits, loss
 
 
+def counted(values):
+    """A batch's (total, count) of per-element values, for a metric that is their mean over the epoch."""
+    return values.sum(), values.numel()
+
+
+def add_up(sums, batch):
+    """Add one batch's (total, count) pairs into the epoch's."""
+    for key, (total, count) in batch.items():
+        before = sums.get(key, (0.0, 0.0))
+        sums[key] = (before[0] + float(total), before[1] + float(count))
+
+
+def results(sums):
+    """Each quantity's total / count over the batches so far (0 where nothing was counted, as Keras' metrics)."""
+    return {key: total / count if count else 0.0 for key, (total, count) in sums.items()}
+
+
 def evaluate(model, xs, y, batch_size):
     """Loss and metrics on a data set, in inference mode and in batches."""
     model.eval()
-    totals, count = {}, 0
+    sums = {}
     with torch.inference_mode():
         for start in range(0, len(y), batch_size):
             inputs = [torch.from_numpy(x[start : start + batch_size]) for x in xs]
             target = torch.from_numpy(y[start : start + batch_size])
             logits = model(*inputs, logits=True)
             loss = compute_loss(logits, target) + regularization(model)
-            logs = {"loss": loss.item()}
-            logs.update(compute_metrics(model.finish(logits), target))
-            for key, value in logs.items():
-                totals[key] = totals.get(key, 0.0) + float(value) * len(target)
-            count += len(target)
-    return {key: value / count for key, value in totals.items()}
+            batch = {"loss": (loss.item() * len(target), len(target))}
+            batch.update(compute_metrics(model.finish(logits), target))
+            add_up(sums, batch)
+    return results(sums)
 
 
 class TorchTrainer:
@@ -54,25 +69,24 @@ class TorchTrainer:
         self.optimizer = OPTIMIZER_CLASS(self.model.parameters(), **OPTIMIZER)
 
     def train_epoch(self, xs, y, order, batch_size, epoch, epochs):
-        """One epoch on batches cut in `order`; the sample-weighted mean loss and metrics."""
+        """One epoch on batches cut in `order`; the sample-weighted mean loss, and the metrics over the epoch."""
         self.model.train()
         steps = max(1, -(-len(y) // batch_size))
-        totals, seen, started = {}, 0, time.perf_counter()
+        sums, seen, started = {}, 0, time.perf_counter()
         for step in range(steps):
             index = order[step * batch_size : (step + 1) * batch_size]
             inputs = [torch.from_numpy(x[index]) for x in xs]
             target = torch.from_numpy(y[index])
             logits, loss = train_step(self.model, self.optimizer, inputs, target)
             with torch.no_grad():
-                logs = {"loss": loss.detach()}
-                logs.update(compute_metrics(self.model.finish(logits.detach()), target))
-            for key, value in logs.items():
-                totals[key] = totals.get(key, 0.0) + float(value) * len(index)
+                batch = {"loss": (loss.item() * len(index), len(index))}
+                batch.update(compute_metrics(self.model.finish(logits.detach()), target))
+            add_up(sums, batch)
             seen += len(index)
             if step % 10 == 0 or step == steps - 1:
                 rate = seen / (time.perf_counter() - started)
-                progress(epoch + 1, epochs, step + 1, steps, {k: v / seen for k, v in totals.items()}, rate)
-        return {key: value / seen for key, value in totals.items()}
+                progress(epoch + 1, epochs, step + 1, steps, results(sums), rate)
+        return results(sums)
 
     def evaluate(self, xs, y, batch_size):
         return evaluate(self.model, xs, y, batch_size)
@@ -82,6 +96,15 @@ class TorchTrainer:
 
     def load_weights(self, tensors):
         load_canonical(self.model, tensors)
+
+    def learning_rate(self):
+        """The learning rate as Keras holds it: a float32 value."""
+        return float(np.float32(self.optimizer.param_groups[0]["lr"]))
+
+    def set_learning_rate(self, value):
+        """A new learning rate, rounded to float32 as Keras' learning-rate variable holds it."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = float(np.float32(value))
 
     def save_checkpoint(self, folder, state):
         model, optimizer = self.model.state_dict(), self.optimizer.state_dict()

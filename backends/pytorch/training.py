@@ -60,13 +60,43 @@ LOSSES: dict[str, LossBody] = {
     "sparse_categorical_crossentropy": _sparse_crossentropy,
 }
 
-# metric kind (compiler.training.metric_kind) -> its batch value from `output` (probabilities) and `target`
-METRICS: dict[str, str] = {
-    "mean_absolute_error": "(output - target).abs().mean()",
-    "mean_squared_error": "(output - target).square().mean()",
-    "binary_accuracy": "((output > 0.5).float() == target).float().mean()",
-    "sparse_categorical_accuracy": "(output.argmax(dim=-1) == target).float().mean()",
-    "categorical_accuracy": "(output.argmax(dim=-1) == target.argmax(dim=-1)).float().mean()",
+
+def _confusion(counts: str) -> Callable[[dict[str, Any]], str]:
+    """Precision's or recall's counts (runtime.py's `precision_counts`/`recall_counts`) with Keras' arguments:
+    the threshold is 0.5, or with top_k every one of the top k (Keras' NEG_INF threshold, -1e10)."""
+
+    def expression(args: dict[str, Any]) -> str:
+        threshold = args["thresholds"]
+        if threshold is None:
+            threshold = 0.5 if args["top_k"] is None else -1e10
+        options = "".join(f", {key}={literal(args[key])}" for key in ("top_k", "class_id") if args[key] is not None)
+        return f"{counts}(output, target, {literal(threshold)}{options})"
+
+    return expression
+
+
+# metric kind (compiler.training.metric_kind) -> its batch's (total, count) from `output` (probabilities) and
+# `target`, given the metric's arguments; the epoch's value is the sum of totals over the sum of counts, as Keras'
+# stateful metrics compute it (precision and recall are not means of per-batch values)
+METRICS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "mean_absolute_error": lambda args: "counted((output - target).abs())",
+    "mean_squared_error": lambda args: "counted((output - target).square())",
+    "binary_accuracy": lambda args: (
+        f"counted(((output > {literal(args.get('threshold', 0.5))}).float() == target).float())"
+    ),
+    "sparse_categorical_accuracy": lambda args: "counted((output.argmax(dim=-1) == target).float())",
+    "categorical_accuracy": lambda args: "counted((output.argmax(dim=-1) == target.argmax(dim=-1)).float())",
+    "top_k_categorical_accuracy": lambda args: f"counted(in_top_k(output, target.argmax(dim=-1), {args['k']}))",
+    "sparse_top_k_categorical_accuracy": lambda args: f"counted(in_top_k(output, target, {args['k']}))",
+    "precision": _confusion("precision_counts"),
+    "recall": _confusion("recall_counts"),
+}
+# the runtime.py pieces a metric kind's expression calls
+METRIC_PIECES: dict[str, tuple[str, ...]] = {
+    "top_k_categorical_accuracy": ("in_top_k",),
+    "sparse_top_k_categorical_accuracy": ("in_top_k",),
+    "precision": ("precision_counts",),
+    "recall": ("recall_counts",),
 }
 
 # optimizer -> the Keras-exact optimizer class the program copies in from runtime.py
@@ -76,4 +106,13 @@ OPTIMIZERS: dict[str, str] = {
     "AdamW": "KerasAdam",
     "RMSprop": "KerasRMSprop",
     "Adagrad": "KerasAdagrad",
+    "Adadelta": "KerasAdadelta",
+    "Nadam": "KerasNadam",
+    "Adamax": "KerasAdamax",
+    "Lion": "KerasLion",
+}
+# learning-rate schedules: the runtime.py classes have Keras' names; they take Keras' arguments but `name`
+SCHEDULE_PIECES: dict[str, tuple[str, ...]] = {
+    name: ("float32", name)
+    for name in ("ExponentialDecay", "PolynomialDecay", "InverseTimeDecay", "CosineDecay", "PiecewiseConstantDecay")
 }
