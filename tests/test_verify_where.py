@@ -333,3 +333,26 @@ def test_sample_length_keeps_within_what_the_model_takes():
     assert x.shape == (2, 7, 2)
     fixed = graph_of(model_text("x: f32[4, 2]", "Dense(3)"))
     assert sample_length(fixed, verifier.LENGTH) == verifier.LENGTH
+
+
+@pytest.mark.parametrize(
+    ("activation", "loss", "units"),
+    [
+        ("softmax", "binary_crossentropy", 3),
+        ("sigmoid", "categorical_crossentropy", 3),
+        ("sigmoid", "sparse_categorical_crossentropy", 3),
+    ],
+)
+def test_a_cross_entropy_after_the_other_activation_reads_its_logits_as_keras_does(
+    activation, loss, units, tmp_path, capsys
+):
+    """Keras' sigmoid and softmax keep their logits, and every cross-entropy reads them, whichever activation it
+    was: the PyTorch program once used the probabilities (loss 0.26 apart, weights 0.2 after 2 steps)."""
+    spec = tmp_path / "mixed.dl"
+    spec.write_text(
+        "model Mixed {\n  input x: f32[6]\n  layers {\n    Dense(8, activation=relu)\n"
+        f"    Dense({units}, activation={activation})\n  }}\n  loss {loss}\n  optimizer SGD(learning_rate=0.5)\n}}\n"
+    )
+    code = cli.main(["verify", str(spec), "--steps", "2", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["ok"], document
