@@ -164,7 +164,7 @@ def unknown_name(
     else:
         hint = f"did you mean '{best}'?" if best else None
     if listed:
-        hint = f"{hint}; {valid}" if hint else valid
+        hint = f"{hint} ({valid})" if hint else valid
     return DlNameError(f"unknown {what} '{name}'", span, hint)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from . import syntax as s
 from .argkinds import Anything, ArgSpec, Bool, Enum, Float, Int, Kind, Text, bind
 from .data import build_data_source, check_data_fits
-from .errors import DlArgumentError, DlNameError, Span, did_you_mean
+from .errors import DlArgumentError, DlNameError, Span, did_you_mean, unknown_name
 from .ir import Graph, Value
+from .keras_names import LOSSES as KERAS_LOSSES
+from .keras_names import METRICS as KERAS_METRICS
+from .keras_names import OPTIMIZERS as KERAS_OPTIMIZERS
 from .training_types import (
     Configured,
     EarlyStopping,
@@ -347,7 +350,7 @@ def build_loss(section: s.Section) -> Configured:
         by_name[cls] = key
         by_name.update({alias: key for alias in aliases})
     if call.callee not in by_name:
-        raise DlNameError(f"unknown loss '{call.callee}'", call.callee_span, did_you_mean(call.callee, by_name))
+        raise unknown_name("loss", call.callee, call.callee_span, by_name, KERAS_LOSSES, listed=True)
     name = by_name[call.callee]
     return Configured(name, bind(LOSSES[name][2], call, call.callee), call.span)
 
@@ -358,8 +361,7 @@ def build_optimizer(section: s.Section) -> Configured:
         raise DlArgumentError("optimizer must be a name or a call, like Adam(learning_rate=0.001)", section.body.span)
     by_name = {key: key for key in OPTIMIZERS} | {key.lower(): key for key in OPTIMIZERS}
     if call.callee not in by_name:
-        hint = did_you_mean(call.callee, OPTIMIZERS)
-        raise DlNameError(f"unknown optimizer '{call.callee}'", call.callee_span, hint)
+        raise unknown_name("optimizer", call.callee, call.callee_span, OPTIMIZERS, KERAS_OPTIMIZERS, listed=True)
     name = by_name[call.callee]
     signature = optimizer_signature(name)
     args = bind(signature, call, name)
@@ -400,8 +402,7 @@ def metric_calls(section: s.Section) -> tuple[tuple[str, ...], tuple[Configured,
         if call is None:
             raise DlArgumentError(f"a metric is a name or a call, got {describe(item)}", expr.span)
         if call.callee not in METRIC_SPELLINGS:
-            hint = did_you_mean(call.callee, METRIC_SPELLINGS) or f"the metrics are {', '.join(METRICS)}"
-            raise DlNameError(f"unknown value '{call.callee}' for metric", call.callee_span, hint)
+            raise unknown_name("metric", call.callee, call.callee_span, METRIC_SPELLINGS, KERAS_METRICS, listed=True)
         metric = METRIC_SPELLINGS[call.callee]
         args = bind(METRIC_CALLS[metric][1], call, call.callee)
         key = args["name"] or metric
@@ -472,9 +473,7 @@ def build_settings(section: s.Section | None, metrics: tuple[str, ...]) -> Train
     known = [a.name for a in SETTINGS]
     for setting in section.body if section else ():
         if setting.name not in known:
-            raise DlNameError(
-                f"unknown train setting '{setting.name}'", setting.span, did_you_mean(setting.name, known)
-            )
+            raise unknown_name("train setting", setting.name, setting.span, known, listed=True)
         if setting.name in found:
             raise DlArgumentError(f"train setting '{setting.name}' is set twice", setting.span)
         value = evaluate(setting.value, {})

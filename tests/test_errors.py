@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from compiler.errors import DlArgumentError, DlDataError, DlError, DlNameError, DlShapeError, DlSyntaxError
+from compiler.errors import (
+    DlArgumentError,
+    DlDataError,
+    DlError,
+    DlNameError,
+    DlShapeError,
+    DlSyntaxError,
+    every_error,
+)
 from compiler.frontend import load_text
 from compiler.parser import MISTAKES
 
@@ -52,7 +60,8 @@ def assert_error(text, at, kind, message, hint=None, occurrence=0):
     if hint is None:
         assert not any(r.startswith("help:") for r in rendered), rendered
     else:
-        assert [r for r in rendered if r.startswith("help:")] == [f"help: {hint}"], rendered
+        helps = [r for r in rendered if r.startswith("help:")]
+        assert len(helps) == 1 and helps[0].startswith(f"help: {hint}"), rendered
     return error
 
 
@@ -109,7 +118,7 @@ def test_misspelt_loss_optimizer_metric_setting():
     text = model("    Dense(3)", "  optimizer Adamm(learning_rate=0.1)")
     assert_error(text, "Adamm", DlNameError, "unknown optimizer 'Adamm'", "did you mean 'Adam'?")
     text = model("    Dense(3)", "  metrics [acuracy]")
-    assert_error(text, "acuracy", DlNameError, "unknown value 'acuracy' for metric", "did you mean 'accuracy'?")
+    assert_error(text, "acuracy", DlNameError, "unknown metric 'acuracy'", "did you mean 'accuracy'?")
     text = model("    Dense(3)", "  train { epoch = 3 }")
     assert_error(text, "epoch", DlNameError, "unknown train setting 'epoch'", "did you mean 'epochs'?")
     text = model("    Dense(3)", "  optimizer SGD(learning_rat=0.1)")
@@ -327,3 +336,42 @@ def test_a_layer_whose_output_reaches_no_output_is_an_error():
 def test_a_labelled_layer_used_later_is_fine():
     (graph,) = load_text(model("    side: Dense(3)\n    from x\n    Dense(3)\n    Add(side)"))
     assert [node.name for node in graph.nodes] == ["side", "dense", "add"]
+
+
+def test_unknown_training_names_list_the_valid_ones_and_name_keras_own():
+    """A loss, optimizer, metric or setting Keras has but the language lacks is said to be Keras', never offered
+    as another name; every one lists the valid names."""
+    text = (
+        "model M {\n  input x: f32[4]\n  layers { Dense(3, activation=softmax) }\n"
+        "  loss CategoricalFocalCrossentropy\n  optimizer Ftrl()\n  metrics [AUC]\n  train { epoch = 3 }\n}\n"
+    )
+    errors = every_error(error_of(text))
+    assert [e.message for e in errors] == [
+        "Keras' loss 'CategoricalFocalCrossentropy' is not in the language yet",
+        "Keras' optimizer 'Ftrl' is not in the language yet",
+        "Keras' metric 'AUC' is not in the language yet",
+        "unknown train setting 'epoch'",
+    ]
+    assert "valid: Adadelta, Adagrad, Adam," in errors[1].hint
+    assert errors[3].hint.startswith("did you mean 'epochs'? (valid: batch_size, checkpoint, data,")
+
+
+def test_every_independent_layer_error_is_reported_in_one_run():
+    """A ViT-like spec with several unknown layers and a typo inside a block: each is reported once, with its
+    span; Keras' own layers and arguments are named as such, never offered as another layer; the error inside
+    the block notes the use that triggered it; a layer after a failed one is still checked."""
+    text = (
+        "block Enc(width) {\n  MultiHeadAttention(4, 8, dropuot=0.1)\n  Dense(width)\n}\n"
+        "model M {\n  input x: f32[8, 8, 1]\n  layers {\n    Resizing(8, 8)\n    Reshape((4, 16))\n"
+        "    Enc(16)\n    Enc(16)\n    LSTM(4, return_state=true)\n    Normalization()\n    Dense(10)\n  }\n}\n"
+    )
+    errors = every_error(error_of(text))
+    assert [(e.message, e.span.line, e.span.column) for e in errors] == [
+        ("Keras' layer 'Resizing' is not in the language yet", 8, 5),
+        ("MultiHeadAttention has no argument 'dropuot'", 2, 28),
+        ("Keras' LSTM argument 'return_state' is not in the language yet", 12, 13),
+        ("Keras' layer 'Normalization' is not in the language yet", 13, 5),
+    ]
+    assert [e.hint for e in errors] == [None, "did you mean 'dropout'?", None, None]
+    assert errors[1].notes == ["in block 'Enc', used at spec.dl:10:5"]
+    assert error_of(text).render().endswith("4 errors")

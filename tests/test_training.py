@@ -245,7 +245,7 @@ ERRORS = [
         spec(metrics="  metrics [precission]\n"),
         "precission",
         DlNameError,
-        "unknown value 'precission' for metric",
+        "unknown metric 'precission'",
         "did you mean 'precision'?",
     ),
     (
