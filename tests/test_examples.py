@@ -47,8 +47,8 @@ def dense(name, units, fan_in, inputs, labelled=False, shape=None):
     return Layer(name, "Dense", shape or (units,), fan_in * units + units, 0, inputs, labelled)
 
 
-def conv2d(name, shape, k, c_in, c_out, inputs):
-    return Layer(name, "Conv2D", shape, k * k * c_in * c_out + c_out, 0, inputs)
+def conv2d(name, shape, k, c_in, c_out, inputs, bias=True):
+    return Layer(name, "Conv2D", shape, k * k * c_in * c_out + c_out * bias, 0, inputs)
 
 
 def batchnorm(name, shape, inputs):
@@ -161,18 +161,18 @@ EXAMPLES: dict[str, Example] = {
             stateless("rescaling", "Rescaling", (8, 8, 1), ("image",)),
             conv2d("conv2d", (8, 8, 16), 3, 1, 16, ("rescaling",)),  # 3 * 3 * 1 * 16 + 16 = 160
             # Residual(16), first pass: its `in` is conv2d
-            conv2d("conv2d_1", (8, 8, 16), 3, 16, 16, ("conv2d",)),  # 3 * 3 * 16 * 16 + 16 = 2320
+            conv2d("conv2d_1", (8, 8, 16), 3, 16, 16, ("conv2d",), bias=False),  # 3 * 3 * 16 * 16 = 2304
             batchnorm("batch_normalization", (8, 8, 16), ("conv2d_1",)),  # 32 + 32
             stateless("re_lu", "ReLU", (8, 8, 16), ("batch_normalization",)),
-            conv2d("conv2d_2", (8, 8, 16), 3, 16, 16, ("re_lu",)),
+            conv2d("conv2d_2", (8, 8, 16), 3, 16, 16, ("re_lu",), bias=False),
             batchnorm("batch_normalization_1", (8, 8, 16), ("conv2d_2",)),
             stateless("add", "Add", (8, 8, 16), ("batch_normalization_1", "conv2d")),  # the stream first
             stateless("re_lu_1", "ReLU", (8, 8, 16), ("add",)),
             # Residual(16), second pass: its `in` is re_lu_1
-            conv2d("conv2d_3", (8, 8, 16), 3, 16, 16, ("re_lu_1",)),
+            conv2d("conv2d_3", (8, 8, 16), 3, 16, 16, ("re_lu_1",), bias=False),
             batchnorm("batch_normalization_2", (8, 8, 16), ("conv2d_3",)),
             stateless("re_lu_2", "ReLU", (8, 8, 16), ("batch_normalization_2",)),
-            conv2d("conv2d_4", (8, 8, 16), 3, 16, 16, ("re_lu_2",)),
+            conv2d("conv2d_4", (8, 8, 16), 3, 16, 16, ("re_lu_2",), bias=False),
             batchnorm("batch_normalization_3", (8, 8, 16), ("conv2d_4",)),
             stateless("add_1", "Add", (8, 8, 16), ("batch_normalization_3", "re_lu_1")),
             stateless("re_lu_3", "ReLU", (8, 8, 16), ("add_1",)),
@@ -180,7 +180,7 @@ EXAMPLES: dict[str, Example] = {
             dense("dense", 10, 16, ("global_average_pooling2d",)),  # 16 * 10 + 10 = 170
         ],
         # stem conv + 4 block convs + 4 batchnorms' gamma and beta + the head
-        trainable=(3 * 3 * 1 * 16 + 16) + 4 * (3 * 3 * 16 * 16 + 16) + 4 * (2 * 16) + (16 * 10 + 10),  # 9738
+        trainable=(3 * 3 * 1 * 16 + 16) + 4 * (3 * 3 * 16 * 16) + 4 * (2 * 16) + (16 * 10 + 10),  # 9674
         non_trainable=4 * (2 * 16),  # 4 batchnorms' moving mean and variance: 128
     ),
     "wine_two_inputs": Example(
@@ -321,7 +321,7 @@ TOTALS = {
     "digits_simple_rnn": (1642, 0),
     "digits_lstm": (5578, 0),
     "digits_gru_stack": (9162, 0),
-    "digits_resnet": (9738, 128),
+    "digits_resnet": (9674, 128),
     "wine_two_inputs": (301, 26),
     "text_transformer": (7554, 0),
     "digits_vit": (18154, 0),
@@ -481,10 +481,10 @@ def keras_digits_gru_stack(keras, rec):
 def keras_digits_resnet(keras, rec):
     def residual(h, filters, kernel=3):
         block_in = h
-        h = rec(keras.layers.Conv2D(filters, kernel, padding="same", kernel_initializer="he_normal"), h)
+        h = rec(keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer="he_normal"), h)
         h = rec(keras.layers.BatchNormalization(), h)
         h = rec(keras.layers.ReLU(), h)
-        h = rec(keras.layers.Conv2D(filters, kernel, padding="same", kernel_initializer="he_normal"), h)
+        h = rec(keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer="he_normal"), h)
         h = rec(keras.layers.BatchNormalization(), h)
         h = rec(keras.layers.Add(), h, block_in)
         return rec(keras.layers.ReLU(), h)
