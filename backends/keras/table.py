@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from compiler.argkinds import ACTIVATIONS as LANGUAGE_ACTIVATIONS
 from compiler.codegen import literal
 from compiler.keras_names import REQUIRED as KERAS_REQUIRED
 from compiler.ops import REGISTRY
@@ -49,28 +50,7 @@ def regularizer(value: Regularizer) -> str:
 
 
 # the language's activations by their Keras 3 names (the language took Keras' names)
-ACTIVATIONS = {
-    name: name
-    for name in (
-        "linear",
-        "relu",
-        "sigmoid",
-        "tanh",
-        "softmax",
-        "gelu",
-        "elu",
-        "selu",
-        "softplus",
-        "swish",
-        "log_softmax",
-        "relu6",
-        "leaky_relu",
-        "silu",
-        "mish",
-        "hard_sigmoid",
-        "hard_silu",
-    )
-}
+ACTIVATIONS = {name: name for name in LANGUAGE_ACTIVATIONS}
 ACTIVATION_ARGS = ("activation", "recurrent_activation")
 
 

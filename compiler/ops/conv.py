@@ -28,6 +28,14 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
+def kernel_and_bias(kernel_shape: tuple[int, ...], args: dict) -> list[ParamSpec]:
+    """A convolution's `kernel` of `kernel_shape` and, with `use_bias`, its `bias` of one value per filter."""
+    found = [ParamSpec("kernel", kernel_shape, True, args["kernel_initializer"], args["kernel_regularizer"])]
+    if args["use_bias"]:
+        found.append(ParamSpec("bias", (args["filters"],), True, args["bias_initializer"], args["bias_regularizer"]))
+    return found
+
+
 def conv_op(name: str, spatial: int) -> OpSpec:
     def infer(inputs, args):
         dtype = require_float(inputs, name)
@@ -44,13 +52,7 @@ def conv_op(name: str, spatial: int) -> OpSpec:
         return TensorType(dtype, sizes + (args["filters"],))
 
     def params(inputs, args):
-        kernel_shape = args["kernel_size"] + (inputs[0].shape[-1], args["filters"])
-        found = [ParamSpec("kernel", kernel_shape, True, args["kernel_initializer"], args["kernel_regularizer"])]
-        if args["use_bias"]:
-            found.append(
-                ParamSpec("bias", (args["filters"],), True, args["bias_initializer"], args["bias_regularizer"])
-            )
-        return found
+        return kernel_and_bias(args["kernel_size"] + (inputs[0].shape[-1], args["filters"]), args)
 
     signature = (
         ArgSpec("filters", Int(low=1)),

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..argkinds import ArgSpec, Bool, Int, IntTuple, Kind
-from .conv import PADDING, output_size
+from .conv import PADDING, kernel_and_bias, output_size
 from .core import ACTIVATION, INITIALIZER, REGULARIZER
 from .spec import OpSpec, ParamSpec, ShapeProblem, TensorType, register, require_float, require_rank
 
@@ -115,13 +115,7 @@ def transpose_op(name: str, spatial: int) -> OpSpec:
         return TensorType(dtype, sizes + (args["filters"],))
 
     def params(inputs, args):
-        kernel_shape = args["kernel_size"] + (args["filters"], inputs[0].shape[-1])
-        found = [ParamSpec("kernel", kernel_shape, True, args["kernel_initializer"], args["kernel_regularizer"])]
-        if args["use_bias"]:
-            found.append(
-                ParamSpec("bias", (args["filters"],), True, args["bias_initializer"], args["bias_regularizer"])
-            )
-        return found
+        return kernel_and_bias(args["kernel_size"] + (args["filters"], inputs[0].shape[-1]), args)
 
     signature = (
         ArgSpec("filters", Int(low=1)),
