@@ -24,12 +24,15 @@ class PositionEmbedding(keras.layers.Layer):
 
     def call(self, inputs):
         shape = keras.ops.shape(inputs)
-        tf.debugging.assert_less_equal(
+        length_fits = tf.debugging.assert_less_equal(
             shape[-2],
             self.sequence_length,
             message=f"{self.name}: the sequence is longer than sequence_length={self.sequence_length}",
         )
-        return keras.ops.broadcast_to(self.embeddings[: shape[-2]], shape)
+        # In a traced step nothing orders the check before the slice: without this dependency the broadcast's
+        # own shape error may win the race and hide the message.
+        with tf.control_dependencies([length_fits]):
+            return keras.ops.broadcast_to(self.embeddings[: shape[-2]], shape)
 
     def get_config(self):
         return super().get_config() | {"sequence_length": self.sequence_length}
