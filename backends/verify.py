@@ -480,14 +480,16 @@ class PyTorchSide:
         return values
 
     def loss(self, inputs: list[np.ndarray], target: np.ndarray) -> float:
-        return self.program.evaluate(self.model, inputs, target, BATCH)["loss"]
+        return self.program.evaluate(self.model, inputs, target, BATCH, self.program.Workers())["loss"]
 
     def train(self, batches) -> dict[str, np.ndarray]:
         program, torch = self.program, self.torch
         optimizer = program.OPTIMIZER_CLASS(self.model.parameters(), **program.OPTIMIZER)
+        alone = program.Workers()
         self.model.train()
         for inputs, target in batches:
-            program.train_step(self.model, optimizer, [torch.from_numpy(x) for x in inputs], torch.from_numpy(target))
+            inputs, target = [torch.from_numpy(x) for x in inputs], torch.from_numpy(target)
+            program.train_step(self.model, self.model, optimizer, inputs, target, 1.0, alone)
         return program.to_canonical(self.model)
 
 

@@ -118,8 +118,23 @@ def run_train(args: argparse.Namespace) -> int:
     except OSError as error:  # a file of that name, or a file on its way: the user's to move
         reason = "it is a file; name a folder" if out.is_file() else error.strerror or type(error).__name__
         raise DlError(f"--out {out}: cannot be the run folder: {reason}") from None
+    if args.nproc < 1:
+        raise DlError(f"--nproc {args.nproc}: give at least 1 worker")
+    if args.threads is not None and args.threads < 1:
+        raise DlError(f"--threads {args.threads}: give at least 1")
     try:
-        train(graph, args.backend, out, epochs=args.epochs, seed=args.seed, weights=weights, resume=args.resume)
+        train(
+            graph,
+            args.backend,
+            out,
+            epochs=args.epochs,
+            seed=args.seed,
+            weights=weights,
+            resume=args.resume,
+            device=args.device,
+            threads=args.threads,
+            workers=args.nproc,
+        )
     except SystemExit as stop:
         # the program ends with a message on its user's mistakes (data it cannot train on, a broken checkpoint);
         # run by dlc, that is dlc's error, exit 1, rendered like any other
@@ -204,6 +219,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_delay_ms=args.max_delay_ms,
         threads=args.threads,
         limits=limits,
+        provider=args.provider,
     )
     return 0
 
@@ -320,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--export", action="store_true", help="also write OUT/model.onnx from the trained weights")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in OUT, up to --epochs")
+    train.add_argument("--device", help="auto (default: a GPU when the framework has one), cpu, cuda or cuda:N")
+    train.add_argument(
+        "--threads", type=int, help="CPU threads per worker (default: half the CPUs, shared among local workers)"
+    )
+    train.add_argument(
+        "--nproc", type=int, default=1, help="data-parallel workers on this machine (default: 1; torchrun or TF_CONFIG)"
+    )
 
     export = commands.add_parser("export", help="export a model to ONNX (weights from a .safetensors file)")
     export.add_argument("file", metavar="FILE")
@@ -381,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--threads", type=int, help="ONNX Runtime intra-op threads per model (default: the cores minus one, at most 8)"
+    )
+    serve.add_argument(
+        "--provider", choices=["cpu", "cuda"], default="cpu", help="ONNX Runtime provider (cuda: onnxruntime-gpu)"
     )
     serve.add_argument("--triton-repo", metavar="DIR", help="write a Triton model repository to DIR instead, and exit")
 

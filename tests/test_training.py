@@ -673,7 +673,7 @@ def test_epoch_metrics_are_keras_stateful_metrics(keras, case, tmp_path):
     torch_module, _ = pytorch_program(graph, tmp_path, f"t_metrics_{case}")
     net = torch_module.MODEL_CLASS()
     torch_module.load_canonical(net, weights)
-    ours = torch_module.evaluate(net, [x], y, 5)
+    ours = torch_module.evaluate(net, [x], y, 5, torch_module.Workers())
     keras_module = keras_program(emit_keras(graph), tmp_path, f"k_metrics_{case}")
     keras_model = keras_module.build_model()
     keras_module.load_canonical(keras_model, weights)

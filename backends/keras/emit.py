@@ -136,11 +136,13 @@ def emit_training_objects(w: Writer, graph: Graph) -> None:
 
 IMPORTS = (
     ("import numpy as np", "np"),
-    ("from safetensors.numpy import load_file, save_file", "save_file"),
+    ("from safetensors.numpy import load, load_file, save_file", "save_file"),
 )
 PREAMBLE = (
     'os.environ.setdefault("KERAS_BACKEND", "tensorflow")',
-    'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow start-up chatter',
+    "# TensorFlow's start-up chatter; on several workers (TF_CONFIG) also its C++ errors, which repeat the",
+    "# one line a worker ends with when another is lost",
+    'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if "TF_CONFIG" in os.environ else "2")',
     "import keras  # noqa: E402  (after the environment settings above)",
     "import tensorflow as tf  # noqa: E402",
 )

@@ -50,12 +50,9 @@ def session_options(threads: int | None) -> ort.SessionOptions:
     return options
 
 
-def load_session(path: str | Path, provider: str = "cpu") -> ort.InferenceSession:
-    """An ONNX Runtime session for the model at `path` on `provider` ("cpu" or "cuda").
-
-    Raises DlError for an unknown provider, CUDA asked for where this onnxruntime has none, a missing file,
-    or a file that is not a valid ONNX model.
-    """
+def execution_provider(provider: str) -> str:
+    """ONNX Runtime's name for `provider` ("cpu" or "cuda"); a DlError when it is unknown or this onnxruntime
+    lacks it (the CUDA provider comes with onnxruntime-gpu, the `gpu` extra, in place of onnxruntime)."""
     if provider not in PROVIDERS:
         raise DlError(f"unknown provider '{provider}'; use one of: {', '.join(PROVIDERS)}")
     wanted = PROVIDERS[provider]
@@ -63,8 +60,18 @@ def load_session(path: str | Path, provider: str = "cpu") -> ort.InferenceSessio
     if wanted not in available:
         raise DlError(
             f"provider '{provider}' is not available in this onnxruntime (it has: {', '.join(available)}); "
-            "install onnxruntime-gpu with a matching CUDA, or use the cpu provider"
+            "install onnxruntime-gpu with a matching CUDA (README: GPUs), or use the cpu provider"
         )
+    return wanted
+
+
+def load_session(path: str | Path, provider: str = "cpu") -> ort.InferenceSession:
+    """An ONNX Runtime session for the model at `path` on `provider` ("cpu" or "cuda").
+
+    Raises DlError for an unknown provider, CUDA asked for where this onnxruntime has none, a missing file,
+    or a file that is not a valid ONNX model.
+    """
+    wanted = execution_provider(provider)
     path = Path(path)
     if not path.is_file():
         raise DlError(f"{path}: no such file")

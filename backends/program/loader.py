@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from types import ModuleType
 from compiler.ir import Graph
 
 from .. import PROGRAM_TARGETS
+from .launch import launch_workers
+from .reporting import replace_atomically
 
 
 def emit_program(graph: Graph, target: str) -> str:
@@ -66,18 +69,27 @@ def train(
     seed: int | None = None,
     weights: Path | None = None,
     resume: bool = False,
+    device: str | None = None,
+    threads: int | None = None,
+    workers: int = 1,
 ) -> dict:
-    """`dlc train`: write the program into `out` and run its `main`; returns its final figures."""
+    """`dlc train`: write the program into `out` and run its `main` here, or as `workers` local workers
+    (launch.py); returns its final figures."""
     out.mkdir(parents=True, exist_ok=True)
     suffix = "" if target == "pytorch" else f"_{target}"
     program = out / f"train_{graph.name.lower()}{suffix}.py"
-    program.write_text(emit_program(graph, target))
+    replace_atomically(program, lambda partial: partial.write_text(emit_program(graph, target)))
     argv = ["--out", str(out)]
-    for option, value in (("--epochs", epochs), ("--seed", seed), ("--weights", weights)):
+    options = (("--epochs", epochs), ("--seed", seed), ("--weights", weights), ("--device", device))
+    for option, value in (*options, ("--threads", threads)):
         if value is not None:
             argv += [option, str(value)]
     if resume:
         argv.append("--resume")
-    print(f"training with {program}", file=sys.stderr)
+    print(f"training with {program}" + (f" on {workers} workers" if workers > 1 else ""), file=sys.stderr)
+    if workers > 1:
+        launch_workers(program, argv, workers, target)
+        record = json.loads((out / "history.json").read_text())
+        return {key: values[-1] for key, values in record["history"].items()} | record["final"]
     with loaded(program, f"dlc_program_{program.stem}") as module:
         return module.main(argv)

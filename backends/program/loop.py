@@ -1,13 +1,23 @@
 """The training loop every generated program runs, one skeleton for both backends; the framework's part sits
 behind a trainer class the backend's program defines, with these hooks:
 
-    trainer = Trainer(args)        seeds, builds the model from canonical weights (--weights, else the seed's)
+    trainer = Trainer(args)        joins the other workers (if any), seeds, places the model on --device and
+                                   builds it from canonical weights (--weights, else the seed's)
+    trainer.chief                  whether this worker prints and writes (the only one, or rank 0 of several)
     trainer.train_epoch(xs, y, order, batch_size, epoch, epochs) -> logs    one epoch on batches cut in `order`
     trainer.evaluate(xs, y, batch_size) -> logs                              loss and metrics, inference mode
     trainer.weights() -> canonical arrays;  trainer.load_weights(arrays)
     trainer.learning_rate() -> float32 value;  trainer.set_learning_rate(value)        (ReduceLROnPlateau)
-    trainer.save_checkpoint(folder, state);  trainer.load_checkpoint(folder) -> state
+    trainer.save_checkpoint(folder, state)       on every worker; only the chief's file is written
+    trainer.load_checkpoint(folder) -> state     the chief's checkpoint on every worker; None when it has none
+    trainer.shared_file(path) -> bytes | None    the chief's file, on every worker
+    trainer.stop_on(error)                       a SystemExit naming the lost worker, when one caused `error`
+    trainer.finish()                             leaves the other workers
     Trainer.framework, Trainer.checkpoint_name       a checkpoint is one file, written through replace_atomically
+
+With several workers (torchrun, or TensorFlow's TF_CONFIG) every worker runs this loop on the same data in the
+same order; the trainer cuts each global batch into the workers' parts and returns figures summed over all of
+them, so every worker takes the same decisions (early stopping, learning rate) and only the chief writes.
 
 Framework-free and configured by parameters (the program's SETTINGS); the programs copy these functions in by
 source after the data and reporting functions they call.
@@ -17,12 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load, load_file, save_file
 
 from .data import load_splits
 from .reporting import plot_history, progress, replace_atomically
@@ -69,13 +80,24 @@ def train(args, trainer_class, settings):
     ModelCheckpoint) and a checkpoint after each epoch; write the canonical weights, history.json and curves.png
     into args.out and return the final figures."""
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise SystemExit(f"--out {out}: is a file; name a folder (it is created if missing)")
     checkpoint = out / trainer_class.checkpoint_name
-    if args.resume and not checkpoint.is_file():
-        raise SystemExit(f"--resume: there is no checkpoint at {checkpoint}; run once without --resume first")
-    out.mkdir(parents=True, exist_ok=True)
-    trainer = trainer_class(args)
+    trainer = trainer_class(args)  # first: a worker that ended before joining would leave the others waiting
+    try:
+        return train_with(trainer, args, settings, out, checkpoint)
+    except Exception as error:
+        trainer.stop_on(error)  # a lost worker ends the run here, named; anything else goes on up
+        raise
+    finally:
+        trainer.finish()
+
+
+def train_with(trainer, args, settings, out, checkpoint):
+    """The loop of `train`, on a trainer that has joined the other workers (if any)."""
+    chief = trainer.chief
+    if chief and out.exists() and not out.is_dir():
+        raise SystemExit(f"--out {out}: is a file; name a folder (it is created if missing)")
+    if chief:
+        out.mkdir(parents=True, exist_ok=True)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = load_splits(settings, args.seed, args.data)
     early, plateau, saving = settings["early_stopping"], settings["reduce_lr_on_plateau"], settings["checkpoint"]
     # each callback's state, as the checkpoint keeps it: EarlyStopping's, ReduceLROnPlateau's, ModelCheckpoint's
@@ -92,11 +114,14 @@ def train(args, trainer_class, settings):
             state = trainer.load_checkpoint(out)
         except Exception as error:  # the file is the user's to mend (or delete), not a bug in this program
             raise SystemExit(f"--resume: {checkpoint} does not load: {type(error).__name__}: {error}") from None
+        if state is None:
+            raise SystemExit(f"--resume: there is no checkpoint at {checkpoint}; run once without --resume first")
         history, start_epoch = state["history"], state["epoch"]
         callbacks |= {name: state[name] for name in callbacks if name in state}
         shuffler.bit_generator.state = state["shuffler"]
-        print(f"resumed from {checkpoint} after epoch {start_epoch}", file=sys.stderr)
-    else:  # best weights of an earlier run in this folder are not this run's
+        if chief:
+            print(f"resumed from {checkpoint} after epoch {start_epoch}", file=sys.stderr)
+    elif chief:  # best weights of an earlier run in this folder are not this run's
         for name in ("best.safetensors", early and early["weights_file"]):
             if name:
                 (out / name).unlink(missing_ok=True)
@@ -111,8 +136,9 @@ def train(args, trainer_class, settings):
             logs.update({f"val_{k}": v for k, v in trainer.evaluate(val_x, val_y, args.batch_size).items()})
         if plateau:  # the rate this epoch trained with, as Keras' ReduceLROnPlateau logs it
             logs["learning_rate"] = trainer.learning_rate()
-        progress(epoch + 1, args.epochs, steps, steps, logs, len(train_y) / seconds)
-        print(file=sys.stderr)
+        if chief:
+            progress(epoch + 1, args.epochs, steps, steps, logs, len(train_y) / seconds)
+            print(file=sys.stderr)
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         stop, keep = False, set()  # keep: the files that get this epoch's weights
@@ -128,32 +154,37 @@ def train(args, trainer_class, settings):
             )
             if reduced is not None:
                 trainer.set_learning_rate(reduced)
-                print(f"epoch {epoch + 1}: learning rate reduced to {trainer.learning_rate():.4g}", file=sys.stderr)
+                if chief:
+                    print(f"epoch {epoch + 1}: learning rate reduced to {trainer.learning_rate():.4g}", file=sys.stderr)
         if saving and not saving["save_best_only"]:
             keep.add(f"epoch_{epoch + 1}.safetensors")
         elif saving and improved(logs[saving["monitor"]], callbacks["saving"]["best"], saving["mode"], 0.0):
             callbacks["saving"] = {"best": logs[saving["monitor"]]}
             keep.add("best.safetensors")
-        weights = trainer.weights() if keep else None
-        for name in sorted(keep):
+        weights = trainer.weights() if keep and chief else None
+        for name in sorted(keep) if chief else ():
             replace_atomically(out / name, lambda partial, weights=weights: save_file(weights, str(partial)))
         state = {"history": history, "epoch": epoch + 1, **callbacks, "shuffler": shuffler.bit_generator.state}
         trainer.save_checkpoint(out, state)
         if stop:
-            print(f"early stopping after epoch {epoch + 1}: {early['monitor']} did not improve", file=sys.stderr)
+            if chief:
+                print(f"early stopping after epoch {epoch + 1}: {early['monitor']} did not improve", file=sys.stderr)
             break
-    if early and early["restore_best_weights"] and (out / early["weights_file"]).exists():
-        trainer.load_weights(load_file(str(out / early["weights_file"])))
+    best = trainer.shared_file(out / early["weights_file"]) if early and early["restore_best_weights"] else None
+    if best is not None:
+        trainer.load_weights(load(best))
     results = {}
     if len(test_y):
         results = {f"test_{k}": v for k, v in trainer.evaluate(test_x, test_y, args.batch_size).items()}
+    final = {key: values[-1] for key, values in history.items()} | results
+    if not chief:
+        return final
     metadata = {"model": settings["model"], "source": settings["source"]}
     weights = trainer.weights()
     replace_atomically(out / "weights.safetensors", lambda partial: save_file(weights, str(partial), metadata=metadata))
     record = json.dumps({"history": history, "final": results, "timing": timing}, indent=2)
     replace_atomically(out / "history.json", lambda partial: partial.write_text(record))
     plot_history(history, out / "curves.png")
-    final = {key: values[-1] for key, values in history.items()} | results
     print("final: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
     print(f"wrote {out / 'weights.safetensors'}, {out / 'history.json'}, {out / 'curves.png'}")
     return final
@@ -187,7 +218,35 @@ def run_training(argv, trainer_class, settings):
     parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{trainer_class.checkpoint_name}")
     parser.add_argument("--weights", default=None, help="start from these canonical .safetensors weights")
     parser.add_argument("--data", default=None, help="a different data file of the same kind (npz/csv sources)")
-    return train(parser.parse_args(argv), trainer_class, settings)
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help=f"where to train: {trainer_class.devices} (default: %(default)s, {trainer_class.auto_device})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for each worker's operations (default: half the CPUs this process may use, shared among "
+        "the workers on this machine, at least 1)",
+    )
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads {args.threads}: give at least 1")
+    return train(args, trainer_class, settings)
+
+
+def default_threads():
+    """Half the CPUs this process may use, shared among the workers on this machine, at least one.
+
+    Half: most machines count two hyper-threads per core, and an OpenMP thread that waits for a busy core
+    spins; measured on a busy 2-core machine, two threads per step were up to 100x slower than one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity masks
+        cpus = os.cpu_count() or 1
+    local_workers = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, cpus // 2 // max(1, local_workers))
 
 
 def run_as_script(main):
@@ -205,7 +264,9 @@ FUNCTIONS = (
     early_stopping_step,
     plateau_step,
     train,
+    train_with,
     read_weights,
     run_training,
+    default_threads,
     run_as_script,
 )  # what every program copies in

@@ -47,13 +47,18 @@ def emit_shared_support(w: Writer) -> None:
 IMPORTS = (
     ("import argparse", "argparse"),
     ("import csv", "csv"),
+    ("import io", "io"),
     ("import json", "json"),
     ("import math", "math"),
     ("import os", "os"),
     ("import sys", "sys"),
+    ("import tempfile", "tempfile"),
+    ("import threading", "threading"),
     ("import time", "time"),
+    ("import warnings", "warnings"),
     ("import zipfile", "zipfile"),
     ("import zlib", "zlib"),
+    ("from datetime import timedelta", "timedelta"),
     ("from pathlib import Path", "Path"),
 )
 

@@ -36,7 +36,7 @@ PROGRAM_NAMES = (
     | template_names("backends.pytorch", "template.py")
     | template_names("backends.pytorch", "runtime.py")
     | {"OPTIMIZER", "MODEL_CLASS", "OPTIMIZER_CLASS", "TO_CANONICAL", "FROM_CANONICAL"}
-    | {"compute_loss", "compute_metrics", "regularization", "np", "torch", "F", "nn", "load_file", "save_file"}
+    | {"compute_loss", "compute_metrics", "regularization", "np", "torch", "F", "nn", "load", "load_file", "save_file"}
 )
 RESERVED = MODULE_ATTRIBUTES | PROGRAM_NAMES | {"self", "logits"}
 TORCH_DTYPES = {dtype: "float32" if dtype == "f16" else name for dtype, name in DTYPES.items()}
@@ -226,7 +226,7 @@ IMPORTS = (
     ("import numpy as np", "np"),
     ("import torch", "torch"),
     ("import torch.nn.functional as F", "F"),
-    ("from safetensors.numpy import load_file, save_file", "save_file"),
+    ("from safetensors.numpy import load, load_file, save_file", "save_file"),
     ("from torch import nn", "nn"),
 )
 
@@ -279,6 +279,8 @@ def emit_program(graph: Graph) -> str:
     w.line()
     w.line()
     emit_initial_weights(w, graph)
+    section(w, "support: devices and workers")
+    w.lines_of(template_section("backends.pytorch", "template.py", "workers"))
     section(w, "support: Keras semantics in PyTorch")
     for piece in _with_needs([*builder.pieces, *metric_pieces, OPTIMIZERS[optimizer.name]], RUNTIME_NEEDS):
         w.line()

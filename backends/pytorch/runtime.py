@@ -77,8 +77,11 @@ class KerasBatchNorm(nn.Module):
         if self.training:
             channel_dim = self.channel_dim % x.dim()  # -1 (channels-last) must not count as a reduced dim
             dims = [d for d in range(x.dim()) if d != channel_dim]
-            mean = x.mean(dim=dims)
-            variance = x.var(dim=dims, unbiased=False)
+            if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+                mean, variance = self.synchronized_moments(x, dims, x.shape[channel_dim])
+            else:
+                mean = x.mean(dim=dims)
+                variance = x.var(dim=dims, unbiased=False)
             with torch.no_grad():
                 self.moving_mean.mul_(self.momentum).add_(mean.detach() * (1 - self.momentum))
                 self.moving_variance.mul_(self.momentum).add_(variance.detach() * (1 - self.momentum))
@@ -91,6 +94,23 @@ class KerasBatchNorm(nn.Module):
         if self.beta is not None:
             shift = shift + self.beta
         return x * inv.view(view) + shift.view(view)
+
+    @staticmethod
+    def synchronized_moments(x, dims, channels):
+        """The global batch's mean and (biased) variance over every worker's part, in two passes as one
+        process computes them: the mean from the summed sums, then the mean squared deviation from it. (Keras'
+        synchronized BatchNormalization takes E[x^2] - mean^2 in one pass, which loses the variance's digits
+        when the mean is large against the spread.) The sums travel through an autograd-aware all-reduce, so
+        each worker's gradient also flows through the other workers' samples, as in one process."""
+        from torch.distributed.nn.functional import all_reduce
+
+        count = x.new_full((1,), x.numel() // channels)  # values per channel on this worker
+        total = all_reduce(torch.cat([x.sum(dim=dims), count]))
+        mean = total[:channels] / total[-1]
+        view = [1] * x.dim()
+        view[[d for d in range(x.dim()) if d not in dims][0]] = -1
+        squares = all_reduce(((x - mean.view(view)) ** 2).sum(dim=dims))
+        return mean, squares / total[-1]
 
 
 class KerasLayerNorm(nn.Module):

@@ -11,12 +11,21 @@ has penalties (the generator drops the `+ regularization(model)` terms when it h
 # ---------------------------------------------------------------- training
 
 
-def train_step(model, optimizer, inputs, target):
-    """One optimizer step on one batch (the model in training mode); returns the logits and the loss."""
-    logits = model(*inputs, logits=True)
-    loss = compute_loss(logits, target) + regularization(model)
+def train_step(network, model, optimizer, inputs, target, share, workers):
+    """One optimizer step on this worker's part of a global batch (the model in training mode); returns the
+    logits and the loss of these samples.
+
+    `network` is the model, or its DistributedDataParallel wrapper, which averages the workers' gradients.
+    `share` weighs this worker's loss so that the average is one process's gradient: this worker's samples
+    over the global batch's, times the number of workers (1.0 in one process, and then the step is exactly the
+    unweighted one). A worker without samples (a last batch shorter than the workers) still takes part, with
+    a zero loss.
+    """
+    logits = network(*inputs, logits=True)
+    loss = (compute_loss(logits, target) if len(target) else logits.sum() * 0.0) + regularization(model)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * share).backward()
+    workers.gather_rows(model)
     optimizer.step()
     return logits, loss
 
@@ -38,58 +47,79 @@ def results(sums):
     return {key: total / count if count else 0.0 for key, (total, count) in sums.items()}
 
 
-def evaluate(model, xs, y, batch_size):
-    """Loss and metrics on a data set, in inference mode and in batches."""
+def batch_figures(model, logits, loss, target):
+    """A batch's (total, count) of the loss and of each metric, from its logits and its loss."""
+    figures = {"loss": (loss.item() * len(target) if len(target) else 0.0, len(target))}
+    figures.update(compute_metrics(model.finish(logits), target))
+    return figures
+
+
+def evaluate(model, xs, y, batch_size, workers):
+    """Loss and metrics on a data set, in inference mode and in batches (each cut among the workers as in
+    training, the figures summed over all of them)."""
     model.eval()
     sums = {}
     with torch.inference_mode():
         for start in range(0, len(y), batch_size):
-            inputs = [torch.from_numpy(x[start : start + batch_size]) for x in xs]
-            target = torch.from_numpy(y[start : start + batch_size])
+            index = workers.part(np.arange(start, min(start + batch_size, len(y))))
+            inputs = [workers.place(x[index]) for x in xs]
+            target = workers.place(y[index])
             logits = model(*inputs, logits=True)
-            loss = compute_loss(logits, target) + regularization(model)
-            batch = {"loss": (loss.item() * len(target), len(target))}
-            batch.update(compute_metrics(model.finish(logits), target))
-            add_up(sums, batch)
-    return results(sums)
+            loss = (compute_loss(logits, target) if len(target) else logits.sum() * 0.0) + regularization(model)
+            add_up(sums, batch_figures(model, logits, loss, target))
+    return results(workers.summed(sums))
 
 
 class TorchTrainer:
-    """The PyTorch side of the training loop: the model, its optimizer and their checkpoint."""
+    """The PyTorch side of the training loop: the model on its device, its optimizer and their checkpoint,
+    alone or as one of torchrun's workers."""
 
     framework = "PyTorch"
     checkpoint_name = "checkpoint.pt"
+    devices = "auto, cpu, cuda or cuda:N"
+    auto_device = "CUDA when available"
 
     def __init__(self, args):
+        torch.set_num_threads(args.threads or default_threads())
+        self.workers = Workers.join(args.device)
+        self.chief, self.seed = self.workers.rank == 0, args.seed
         torch.manual_seed(args.seed)
         self.model = MODEL_CLASS()
         load_canonical(self.model, read_weights(args.weights) if args.weights else initial_weights(args.seed))
         if not any(parameter.requires_grad for parameter in self.model.parameters()):
             raise SystemExit(f"{SETTINGS['model']} has no trainable weights: there is nothing to train")
+        self.model.to(self.workers.device)
+        self.network = self.workers.wrap(self.model)
         self.optimizer = OPTIMIZER_CLASS(self.model.parameters(), **OPTIMIZER)
+        if self.chief:
+            print(f"training on {self.workers}", file=sys.stderr)
 
     def train_epoch(self, xs, y, order, batch_size, epoch, epochs):
-        """One epoch on batches cut in `order`; the sample-weighted mean loss, and the metrics over the epoch."""
+        """One epoch on global batches cut in `order`, this worker taking its part of each; the sample-weighted
+        mean loss, and the metrics over the epoch, over every worker's samples."""
         self.model.train()
+        # Dropout's masks: a stream per epoch and worker, so that a resumed run draws the ones it would have
+        torch.manual_seed(int(np.random.SeedSequence([self.seed, epoch, self.workers.rank]).generate_state(1)[0]))
         steps = max(1, -(-len(y) // batch_size))
         sums, seen, started = {}, 0, time.perf_counter()
         for step in range(steps):
-            index = order[step * batch_size : (step + 1) * batch_size]
-            inputs = [torch.from_numpy(x[index]) for x in xs]
-            target = torch.from_numpy(y[index])
-            logits, loss = train_step(self.model, self.optimizer, inputs, target)
+            batch = order[step * batch_size : (step + 1) * batch_size]
+            index = self.workers.part(batch)
+            inputs = [self.workers.place(x[index]) for x in xs]
+            target = self.workers.place(y[index])
+            share = len(index) * self.workers.count / len(batch)
+            logits, loss = train_step(self.network, self.model, self.optimizer, inputs, target, share, self.workers)
             with torch.no_grad():
-                batch = {"loss": (loss.item() * len(index), len(index))}
-                batch.update(compute_metrics(self.model.finish(logits.detach()), target))
-            add_up(sums, batch)
-            seen += len(index)
+                add_up(sums, batch_figures(self.model, logits.detach(), loss, target))
+            seen += len(batch)
             if step % 10 == 0 or step == steps - 1:
-                rate = seen / (time.perf_counter() - started)
-                progress(epoch + 1, epochs, step + 1, steps, results(sums), rate)
-        return results(sums)
+                figures = results(self.workers.summed(sums))
+                if self.chief:
+                    progress(epoch + 1, epochs, step + 1, steps, figures, seen / (time.perf_counter() - started))
+        return figures
 
     def evaluate(self, xs, y, batch_size):
-        return evaluate(self.model, xs, y, batch_size)
+        return evaluate(self.model, xs, y, batch_size, self.workers)
 
     def weights(self):
         return to_canonical(self.model)
@@ -107,20 +137,254 @@ class TorchTrainer:
             group["lr"] = float(np.float32(value))
 
     def save_checkpoint(self, folder, state):
+        if not self.chief:
+            return
         model, optimizer = self.model.state_dict(), self.optimizer.state_dict()
-        checkpoint = state | {"model": model, "optimizer": optimizer, "torch_rng": torch.get_rng_state()}
+        checkpoint = state | {"model": model, "optimizer": optimizer}
         replace_atomically(folder / self.checkpoint_name, lambda partial: torch.save(checkpoint, partial))
 
     def load_checkpoint(self, folder):
-        checkpoint = torch.load(folder / self.checkpoint_name, weights_only=True)
+        data = self.workers.chief_file(folder / self.checkpoint_name)
+        if data is None:
+            return None
+        checkpoint = torch.load(io.BytesIO(data), weights_only=True, map_location=self.workers.device)
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["torch_rng"])
         return checkpoint
+
+    def shared_file(self, path):
+        return self.workers.chief_file(path)
+
+    def stop_on(self, error):
+        self.workers.stop_on(error)
+
+    def finish(self):
+        self.workers.leave()
 
 
 def main(argv=None):
     return run_training(argv, TorchTrainer, SETTINGS)
+
+
+# ---------------------------------------------------------------- workers
+
+# A collective that waits longer than this for a worker ends with an error: a backstop, as the heartbeat
+# below notices a lost worker much sooner.
+COLLECTIVE_TIMEOUT_SECONDS = 600
+HEARTBEAT_SECONDS = 1.0
+LOST_AFTER_SECONDS = 15.0  # a worker whose heartbeat stood still this long is lost
+FINISHED = 10**12  # what a worker adds to its heartbeat count when it leaves normally
+
+
+def training_device(name, local_rank, count):
+    """The torch device `--device` names: auto is CUDA when available; under several workers `cuda` is each
+    worker's own GPU (its LOCAL_RANK)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    kind, _, number = name.partition(":")
+    if kind != "cuda" or (number and not number.isdigit()):
+        raise SystemExit(f"--device {name}: expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        why = "this PyTorch is built without CUDA" if torch.version.cuda is None else "it sees no CUDA device"
+        raise SystemExit(f"--device {name}: {why}; train with --device cpu")
+    if number and count > 1 and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+        raise SystemExit(f"--device {name}: several workers on this machine cannot share one GPU; use --device cuda")
+    index = int(number) if number else (local_rank if count > 1 else torch.cuda.current_device())
+    if index >= torch.cuda.device_count():
+        raise SystemExit(f"--device cuda:{index}: there are {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
+class Workers:
+    """This process's place among the training workers: alone, or one of the processes torchrun started
+    (WORLD_SIZE, RANK and LOCAL_RANK in its environment), joined in one process group (gloo on CPUs, NCCL on
+    GPUs). Every worker reads the same data in the same order; each takes a contiguous part of every global
+    batch, and the figures it reports are summed over all of them."""
+
+    def __init__(self, device=None, rank=0, count=1, heartbeat=None):
+        self.device, self.rank, self.count = device or torch.device("cpu"), rank, count
+        self.heartbeat = heartbeat
+
+    @classmethod
+    def join(cls, device):
+        """This process's workers, from torchrun's environment (alone without it), on the device `--device`
+        names; several join their process group here."""
+        count, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+        device = training_device(device, int(os.environ.get("LOCAL_RANK", "0")), count)
+        if count == 1:
+            return cls(device)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        # DDP's note on a size-1 dimension's stride (a first convolution on one channel): it costs nothing here
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_SECONDS))
+        return cls(device, rank, count, Heartbeat(rank, count))
+
+    def __str__(self):
+        where = str(self.device)
+        if self.device.type == "cuda":
+            where += f" ({torch.cuda.get_device_name(self.device)})"
+        threads = f"{torch.get_num_threads()} CPU thread(s)"
+        return f"{where}, {threads}" + (f", {self.count} workers" if self.count > 1 else "")
+
+    def wrap(self, model):
+        """What the training step calls: the model, or its DDP wrapper, which averages the gradients."""
+        if self.count == 1:
+            return model
+        devices = [self.device] if self.device.type == "cuda" else None
+        # the moving statistics are the same on every worker (the batch statistics are synchronised)
+        return nn.parallel.DistributedDataParallel(model, device_ids=devices, broadcast_buffers=False)
+
+    def part(self, batch):
+        """This worker's contiguous part of a global batch's sample indices."""
+        size = len(batch)
+        return batch[self.rank * size // self.count : (self.rank + 1) * size // self.count]
+
+    def place(self, array):
+        """A NumPy batch as a tensor on this worker's device."""
+        return torch.from_numpy(array).to(self.device)
+
+    def summed(self, sums):
+        """(total, count) pairs summed over every worker, in float64 as one process adds them up."""
+        if self.count == 1:
+            return sums
+        flat = torch.tensor([value for pair in sums.values() for value in pair], dtype=torch.float64)
+        flat = flat.to(self.device)
+        torch.distributed.all_reduce(flat)
+        values = flat.tolist()
+        return {key: (values[2 * k], values[2 * k + 1]) for k, key in enumerate(sums)}
+
+    def gather_rows(self, model):
+        """Every worker's embedding rows (SparseRowsLookup) on every worker, as one process's optimizer sees
+        them; each worker's rows are of its weighted loss, whose gradients DDP averages: so they are averaged."""
+        if self.count == 1:
+            return
+        for parameter in model.parameters():
+            rows = getattr(parameter, "keras_rows", None)
+            if rows is None:
+                continue
+            ids, values = rows
+            sizes = [torch.zeros(1, dtype=torch.int64, device=self.device) for _ in range(self.count)]
+            torch.distributed.all_gather(sizes, torch.tensor([len(ids)], dtype=torch.int64, device=self.device))
+            sizes = [int(size) for size in sizes]
+            padded_ids = ids.new_zeros(max(sizes))
+            padded_ids[: len(ids)] = ids
+            padded_values = values.new_zeros(max(sizes), values.shape[1])
+            padded_values[: len(ids)] = values
+            all_ids = [torch.empty_like(padded_ids) for _ in sizes]
+            all_values = [torch.empty_like(padded_values) for _ in sizes]
+            torch.distributed.all_gather(all_ids, padded_ids)
+            torch.distributed.all_gather(all_values, padded_values)
+            parameter.keras_rows = (
+                torch.cat([part[:size] for part, size in zip(all_ids, sizes, strict=True)]),
+                torch.cat([part[:size] for part, size in zip(all_values, sizes, strict=True)]) / self.count,
+            )
+
+    def chief_file(self, path):
+        """The chief's file on every worker (sent by the chief, so workers on other machines need no shared
+        folder); None on every worker when the chief has none."""
+        present = self.rank == 0 and path.is_file()
+        data = path.read_bytes() if present else b""
+        if self.count == 1:
+            return data if present else None
+        size = torch.tensor([len(data) if present else -1], dtype=torch.int64, device=self.device)
+        torch.distributed.broadcast(size, src=0)
+        if size.item() < 0:
+            return None
+        buffer = torch.from_numpy(np.frombuffer(data, dtype=np.uint8).copy()) if self.rank == 0 else None
+        buffer = (buffer if buffer is not None else torch.empty(size.item(), dtype=torch.uint8)).to(self.device)
+        torch.distributed.broadcast(buffer, src=0)
+        return buffer.cpu().numpy().tobytes()
+
+    def stop_on(self, error):
+        """When a collective failed because a worker was lost, end with one line naming it; any other error is
+        left to propagate."""
+        if self.heartbeat is None:
+            return
+        lost = self.heartbeat.silent_workers(3 * HEARTBEAT_SECONDS)
+        if lost:
+            raise SystemExit(lost_line(lost, self.count, "its connection closed")) from None
+
+    def leave(self):
+        if self.count > 1:
+            self.heartbeat.finish()
+            torch.distributed.destroy_process_group()
+
+
+def lost_line(ranks, count, why):
+    """The one line a survivor ends with when workers were lost."""
+    named = ", ".join(map(str, ranks))
+    return (  # on a line of its own after the progress bar's
+        f"\nworker rank {named} of {count} was lost ({why}): stopping; the checkpoint keeps the last finished epoch, "
+        "and --resume continues from it"
+    )
+
+
+class Heartbeat:
+    """Each worker adds 1 to its key in the process group's store every HEARTBEAT_SECONDS, from a thread of its
+    own, whatever its training step is doing; a worker whose count stands still for LOST_AFTER_SECONDS is lost.
+    A survivor then ends at once with a line naming it, even when it waits inside a collective for the lost
+    worker's data (which an exception could not interrupt): its checkpoint is always whole."""
+
+    def __init__(self, rank, count):
+        self.rank, self.count = rank, count
+        run = f"{os.environ.get('TORCHELASTIC_RUN_ID', 'dlc')}/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+        self.keys = [f"dlc-heartbeat/{run}/{worker}" for worker in range(count)]
+        address, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+        self.store = torch.distributed.TCPStore(address, port, is_master=False, timeout=timedelta(seconds=30))
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.beat, name="dlc-heartbeat", daemon=True)
+        self.thread.start()
+
+    def beat(self):
+        last_seen = [(None, time.monotonic())] * self.count
+        while not self.done.wait(HEARTBEAT_SECONDS):
+            now = time.monotonic()
+            try:
+                self.store.add(self.keys[self.rank], 1)
+                counts = [self.store.add(key, 0) for key in self.keys]
+            except Exception:  # the store lives in torchrun's agent (or rank 0): its machine is gone
+                address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+                self.stop(f"lost the workers' store at {address}: the machine of rank 0 (or its torchrun) is gone")
+                return
+            last_seen = [
+                (count, now if count != seen else since) for count, (seen, since) in zip(counts, last_seen, strict=True)
+            ]
+            silent = [
+                worker
+                for worker, (count, since) in enumerate(last_seen)
+                if count < FINISHED and now - since > LOST_AFTER_SECONDS
+            ]
+            if silent:
+                self.stop(lost_line(silent, self.count, f"no heartbeat for {LOST_AFTER_SECONDS:.0f} s"))
+                return
+
+    def stop(self, line):
+        """Name the lost workers and end this one now (its main thread may wait in a collective forever)."""
+        print(line, file=sys.stderr, flush=True)
+        os._exit(1)
+
+    def silent_workers(self, seconds):
+        """The workers whose counts do not move in `seconds` (and did not leave normally); None when the store
+        itself is gone."""
+        try:
+            before = [self.store.add(key, 0) for key in self.keys]
+            time.sleep(seconds)
+            after = [self.store.add(key, 0) for key in self.keys]
+        except Exception:
+            return None
+        return [worker for worker in range(self.count) if after[worker] == before[worker] < FINISHED]
+
+    def finish(self):
+        self.done.set()
+        self.thread.join()
+        try:
+            self.store.add(self.keys[self.rank], FINISHED)
+        except Exception:  # the others have gone already, and their store with them
+            return
 
 
 # ---------------------------------------------------------------- canonical weights

@@ -10,7 +10,7 @@ import onnxruntime as ort
 
 from compiler.errors import DlError
 
-from ..onnx.predict import session_options
+from ..onnx.predict import execution_provider, session_options
 from .tensors import ORT_TO_V2, Signature, TensorSpec
 
 # metadata_props keys that name a model, preferred over the file's stem in this order
@@ -58,16 +58,20 @@ def model_name(path: Path, metadata: dict[str, str]) -> str:
     return path.stem
 
 
-def load_model(path: str | Path, threads: int | None = None) -> LoadedModel:
-    """One .onnx file as a session on the CPU; a missing or broken file is a DlError."""
+def load_model(path: str | Path, threads: int | None = None, provider: str = "cpu") -> LoadedModel:
+    """One .onnx file as a session on `provider` ("cpu" or "cuda"); a missing or broken file, or a provider
+    this onnxruntime lacks, is a DlError."""
+    wanted = execution_provider(provider)
     path = Path(path)
     if not path.is_file():
         raise DlError(f"no such model file: {path}")
     try:
-        session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), session_options(threads), providers=[wanted])
     except Exception as e:  # ORT raises several types (Fail, InvalidGraph, InvalidProtobuf, ...)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DlError(f"{path}: not a loadable ONNX model: {first}") from None
+    if wanted not in session.get_providers():
+        raise DlError(f"{path}: onnxruntime could not start the {provider} provider for this model")
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if not inputs or not outputs:
         raise DlError(f"{path}: the model has no inputs or no outputs")
@@ -78,13 +82,13 @@ def load_model(path: str | Path, threads: int | None = None) -> LoadedModel:
     return LoadedModel(name, path, session, signature, [o.name for o in outputs], [i.name for i in inputs])
 
 
-def load_models(paths: list[str | Path], threads: int | None = None) -> dict[str, LoadedModel]:
+def load_models(paths: list[str | Path], threads: int | None = None, provider: str = "cpu") -> dict[str, LoadedModel]:
     """Every path loaded, by served name; two files under one name is a DlError."""
     if not paths:
         raise DlError("no models to serve: give one or more .onnx files")
     models: dict[str, LoadedModel] = {}
     for path in paths:
-        model = load_model(path, threads)
+        model = load_model(path, threads, provider)
         if model.name in models:
             raise DlError(f"{model.path} and {models[model.name].path} are both named '{model.name}'")
         models[model.name] = model

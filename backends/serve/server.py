@@ -75,6 +75,7 @@ def serve(
     threads: int | None = None,
     log_level: str = "warning",
     limits: Limits | None = None,
+    provider: str = "cpu",
 ) -> None:
     """Serve ONNX models over the KServe v2 REST protocol until SIGINT/SIGTERM; blocks.
 
@@ -84,6 +85,7 @@ def serve(
     max_delay_ms: how long a batch may wait to fill; 0 runs as soon as the runtime is free.
     threads: ONNX Runtime intra-op threads per model (default: the cores minus one, at most 8).
     limits: body size, memory in flight, connections and timeouts (limits.Limits; its defaults otherwise).
+    provider: ONNX Runtime's execution provider, "cpu" or "cuda" (onnxruntime-gpu; an error where it is missing).
     Raises DlError for a missing or broken model, a name used twice, a limit out of range, or an address it
     cannot bind. On shutdown, requests in flight are finished (up to GRACEFUL_SHUTDOWN_S) before the models
     are released; batches waiting to fill run at once.
@@ -97,7 +99,7 @@ def serve(
     max_connections = _connections_allowed(limits.max_connections)
     if max_connections < 1:
         raise DlError("the open file limit leaves no room for connections; raise it (ulimit -n)")
-    models = load_models(list(paths), threads)
+    models = load_models(list(paths), threads, provider)
     app = create_app(models, max_batch, max_delay_ms, limits)
     guard = ConnectionGuard(limits, max_connections)
     app.metrics.connections = guard
