@@ -133,8 +133,10 @@ def place_and_thread(device, threads, worker=None):
 
     TensorFlow takes both only before its runtime starts (the first operation); a later run in the same
     process (the test suite trains in-process many times) keeps the first run's threads, and may only ask
-    for the devices it already sees. `--threads` sets both of TensorFlow's pools: the threads one operation
-    uses (intra-op) and the operations run at once (inter-op). On several workers each trains on one device:
+    for the devices it already sees. `--threads` sets the threads one operation uses (intra-op, the pool whose
+    threads spin); the pool that runs operations side by side (inter-op) keeps TensorFlow's default: with one
+    thread there, measured, half the `fit` calls (one an epoch) stalled 200-300 ms at their end, waiting for
+    it. On several workers each trains on one device:
     with `auto` or `gpu` and several GPUs, worker k of a machine (LOCAL_RANK, else its place in TF_CONFIG)
     takes GPU k modulo their count."""
     kind, _, number = device.lower().partition(":")
@@ -163,7 +165,6 @@ def place_and_thread(device, threads, worker=None):
         ) from None
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # started already: it keeps its threads (0: TensorFlow's default, one per core)
         threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     if not visible:
