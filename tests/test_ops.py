@@ -252,9 +252,8 @@ def test_optimizer_trains_like_the_reference(name, args, programs):
     model.train()
     optimizer = module.OPTIMIZER_CLASS(model.parameters(), **module.OPTIMIZER)
     for x, target in batches:
-        module.train_step(
-            model, optimizer, [torch.from_numpy(x.astype(np.float32))], torch.from_numpy(target.astype(np.float32))
-        )
+        inputs, target = [torch.from_numpy(x.astype(np.float32))], torch.from_numpy(target.astype(np.float32))
+        module.train_step(model, model, optimizer, inputs, target, 1.0, module.Workers())
     trained = module.to_canonical(model)
 
     params = {key: value.astype(np.float64) for key, value in start.items()}
