@@ -197,6 +197,7 @@ RUNTIME_NEEDS = {
     "pad_same": ("same_padding",),
     "avg_pool_same": ("same_padding",),
     "KerasEmbedding": ("SparseRowsLookup",),
+    "KerasBatchNorm": ("WorkerSum",),
     "precision_counts": ("positives",),
     "recall_counts": ("positives",),
     **{name: ("KerasOptimizer",) for name in OPTIMIZERS.values()},

@@ -100,17 +100,28 @@ class KerasBatchNorm(nn.Module):
         """The global batch's mean and (biased) variance over every worker's part, in two passes as one
         process computes them: the mean from the summed sums, then the mean squared deviation from it. (Keras'
         synchronized BatchNormalization takes E[x^2] - mean^2 in one pass, which loses the variance's digits
-        when the mean is large against the spread.) The sums travel through an autograd-aware all-reduce, so
-        each worker's gradient also flows through the other workers' samples, as in one process."""
-        from torch.distributed.nn.functional import all_reduce
-
+        when the mean is large against the spread.) The sums are WorkerSum's, through which each worker's
+        gradient also flows through the other workers' samples, as in one process."""
         count = x.new_full((1,), x.numel() // channels)  # values per channel on this worker
-        total = all_reduce(torch.cat([x.sum(dim=dims), count]))
+        total = WorkerSum.apply(torch.cat([x.sum(dim=dims), count]))
         mean = total[:channels] / total[-1]
         view = [1] * x.dim()
         view[[d for d in range(x.dim()) if d not in dims][0]] = -1
-        squares = all_reduce(((x - mean.view(view)) ** 2).sum(dim=dims))
+        squares = WorkerSum.apply(((x - mean.view(view)) ** 2).sum(dim=dims))
         return mean, squares / total[-1]
+
+
+class WorkerSum(torch.autograd.Function):
+    """sum_over_workers with its gradient: each worker's loss uses the sum, so a worker's input gets the sum of
+    every worker's gradient of it."""
+
+    @staticmethod
+    def forward(ctx, tensor):
+        return sum_over_workers(tensor)  # noqa: F821  (every program has it: template.py, "workers")
+
+    @staticmethod
+    def backward(ctx, grad):
+        return sum_over_workers(grad)  # noqa: F821
 
 
 class KerasLayerNorm(nn.Module):
