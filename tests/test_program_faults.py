@@ -84,6 +84,8 @@ def test_ctrl_c_ends_with_one_line_and_status_130(program, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a suite started in the background (nohup, `&`) hands its children SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (out / CHECKPOINTS[target]).exists() and time.monotonic() < deadline:  # into the epochs
