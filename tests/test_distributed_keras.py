@@ -14,7 +14,6 @@ import os
 import queue
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file
+from training_runs import assert_same_figures, weight_gaps
 
+from backends.program.launch import free_ports
 from backends.program.loader import emit_program, load_program
 from compiler.frontend import load_model
 
@@ -140,16 +140,6 @@ def server():
     forks.close()
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def tf_configs(workers):
     """TF_CONFIG for each of `workers` workers on free loopback ports (worker 0 is the chief)."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
@@ -193,25 +183,6 @@ def alone(program, out, argv, capsys):
     module = load_program(program, f"dlc_keras_alone_{program.stem}")
     final = module.main(["--out", str(out), *argv])
     return final, capsys.readouterr()
-
-
-def relative_gap(expected, actual):
-    """How far `actual` is from `expected`, in units of the contract's 1e-5 relative + 1e-6 absolute."""
-    return float(np.max(np.abs(actual - expected) / (1e-6 + 1e-5 * np.abs(expected)), initial=0.0))
-
-
-def weight_gaps(one, other):
-    expected, actual = load_file(str(one / "weights.safetensors")), load_file(str(other / "weights.safetensors"))
-    assert expected.keys() == actual.keys()
-    return {key: relative_gap(expected[key], actual[key]) for key in expected}
-
-
-def assert_same_figures(one, other):
-    expected, actual = (json.loads((run / "history.json").read_text()) for run in (one, other))
-    for part in ("history", "final"):
-        assert expected[part].keys() == actual[part].keys()
-        for key, values in expected[part].items():
-            np.testing.assert_allclose(actual[part][key], values, rtol=1e-5, atol=1e-7, err_msg=f"{part} {key}")
 
 
 # 35 samples: 3 test, 3 validation, 29 to train on: five batches of 7 (cut 3 + 4 between two workers), the

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file
+from training_runs import assert_same_figures, weight_gaps, weights_of
+
+from backends.program.launch import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -28,18 +30,12 @@ TIMEOUT = 240  # seconds for one launch; a hang fails the test instead of the su
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="torchrun's gloo on loopback, as CI runs it")
 
 
-def relative_gap(expected: np.ndarray, actual: np.ndarray) -> float:
-    """How far `actual` is from `expected` in units of the contract's 1e-5 relative + 1e-6 absolute."""
-    return float(np.max(np.abs(actual - expected) / (1e-6 + 1e-5 * np.abs(expected)), initial=0.0))
-
-
 def assert_same_weights(one: Path, other: Path, program: Path, inputs: np.ndarray) -> None:
     """Every weight within 1e-5 relative + 1e-6 absolute; a weight outside is judged as `dlc verify` judges
     the weights Adam steps on rounding noise (a gradient that is zero but for one sample, or a ReLU kink one
     rounding flips): by its effect, the model's outputs on `inputs` within the contract's 1e-5."""
-    expected, actual = load_file(str(one / "weights.safetensors")), load_file(str(other / "weights.safetensors"))
-    assert expected.keys() == actual.keys()
-    gaps = {key: relative_gap(expected[key], actual[key]) for key in expected}
+    expected, actual = weights_of(one, other)
+    gaps = weight_gaps(one, other)
     outside = [key for key, gap in gaps.items() if gap > 1.0]
     if outside:
         swapped = expected | {key: actual[key] for key in outside}
@@ -67,14 +63,6 @@ def outputs(program: Path, weights: dict, inputs: np.ndarray) -> np.ndarray:
             return model(torch.from_numpy(inputs)).numpy()
     finally:
         sys.modules.pop(spec.name)
-
-
-def assert_same_figures(one: Path, other: Path) -> None:
-    expected, actual = (json.loads((run / "history.json").read_text()) for run in (one, other))
-    for part in ("history", "final"):
-        assert expected[part].keys() == actual[part].keys()
-        for key, values in expected[part].items():
-            np.testing.assert_allclose(actual[part][key], values, rtol=1e-5, atol=1e-7, err_msg=f"{part} {key}")
 
 
 @pytest.fixture(scope="module")
@@ -169,12 +157,6 @@ def alone(program: Path, out: Path, *options: str) -> subprocess.CompletedProces
     return run([sys.executable, str(program), "--out", str(out), *options])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 CASES = {
     # name: the spec (an example with dropout off, or one above), batch size, one input's shape
     "mlp": (lambda: (EXAMPLES / "digits_mlp.dl").read_text(), 32, (64,)),  # 5 steps, the last of 16
@@ -241,7 +223,7 @@ def machines(program: Path, outs: list[Path], *options: str) -> list[subprocess.
 
     The first machine starts alone until its agent listens at the endpoint, so that it keeps the rendezvous
     store, as the machine at `--rdzv-endpoint` does on a real cluster (on loopback either could)."""
-    port = free_port()
+    (port,) = free_ports(1)
     endpoint = f"127.0.0.1:{port}"
     launches = []
     for rank, out in enumerate(outs):
