@@ -76,8 +76,8 @@ def hand_lstm():
     return SequenceClassifier()
 
 
-def hand_written_rates(model, x, y, batch_size: int, learning_rate: float) -> list[float]:
-    """Samples/s of each epoch of an idiomatic loop (epoch 1 dropped as warm-up)."""
+def hand_written_rates(model, x, y, batch_size: int, learning_rate: float, epochs: int = EPOCHS) -> list[float]:
+    """Samples/s of each epoch of an idiomatic loop, the first (warm-up) included."""
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, TensorDataset
@@ -86,7 +86,7 @@ def hand_written_rates(model, x, y, batch_size: int, learning_rate: float) -> li
     loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=batch_size, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, eps=1e-7)
     rates = []
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         model.train()
         started, seen, running_loss, correct = time.perf_counter(), 0, 0.0, 0
         for inputs, target in loader:
@@ -101,7 +101,7 @@ def hand_written_rates(model, x, y, batch_size: int, learning_rate: float) -> li
             correct += (output.argmax(1) == target).sum().item()
             seen += len(target)
         rates.append(seen / (time.perf_counter() - started))
-    return rates[1:]
+    return rates
 
 
 def generated_rates(example: str, out: Path, backend: str = "pytorch") -> list[float]:
@@ -194,7 +194,8 @@ def main() -> None:
             rates = {"hand": [], "ours": [], "fit": [], "keras": []}
             for round_index in range(ROUNDS):
                 out = Path(tmp) / f"{name}{round_index}"
-                rates["hand"].append(statistics.median(hand_written_rates(build(), x, y, batch_size, learning_rate)))
+                hand = hand_written_rates(build(), x, y, batch_size, learning_rate)[1:]  # epoch 1 is warm-up
+                rates["hand"].append(statistics.median(hand))
                 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                     rates["ours"].append(statistics.median(generated_rates(example, out / "torch")))
                     fit = fit_rates(keras_build(), keras_x, keras_y, KERAS_LOSSES[labels], batch_size, learning_rate)

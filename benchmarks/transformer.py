@@ -276,30 +276,10 @@ def hand_torch_model():
 
 
 def hand_torch_rates(x, y) -> list[float]:
-    """Samples/s of each epoch of an idiomatic loop."""
-    import torch
-    import torch.nn.functional as F
-    from torch.utils.data import DataLoader, TensorDataset
+    """Samples/s of each epoch of an idiomatic loop (train_throughput.py's), on the hand-written model."""
+    from train_throughput import hand_written_rates
 
-    torch.manual_seed(0)
-    model = hand_torch_model()
-    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=BATCH_SIZE, shuffle=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, eps=1e-7)
-    rates = []
-    for _ in range(EPOCHS):
-        model.train()
-        started, seen, running_loss, correct = time.perf_counter(), 0, 0.0, 0
-        for inputs, target in loader:
-            output = model(inputs)
-            loss = F.cross_entropy(output, target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            running_loss += loss.item() * len(target)
-            correct += (output.argmax(1) == target).sum().item()
-            seen += len(target)
-        rates.append(seen / (time.perf_counter() - started))
-    return rates
+    return hand_written_rates(hand_torch_model(), x, y, BATCH_SIZE, LEARNING_RATE, EPOCHS)
 
 
 def hand_keras_model():
