@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from backends.serve.limits import DEFAULT_MAX_BODY_BYTES
+from backends.serve.limits import LIMIT_OPTIONS, Limits
 from compiler import __version__
 from compiler.errors import DlError, clip, every_error
 from compiler.errors import as_json as diagnostic_json
@@ -201,16 +201,8 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"wrote {folder}/config.pbtxt and {folder}/1/model.onnx", file=sys.stderr)
         return 0
     from backends.serve import serve
-    from backends.serve.limits import Limits
 
-    limits = Limits(
-        max_body_bytes=args.max_body_bytes,
-        max_inflight_bytes=args.max_inflight_bytes,
-        max_connections=args.max_connections,
-        keep_alive_s=args.keep_alive_s,
-        header_timeout_s=args.header_timeout_s,
-        body_timeout_s=args.body_timeout_s,
-    )
+    limits = Limits(**{field: getattr(args, field) for field, _, _ in LIMIT_OPTIONS})
     serve(
         args.models,
         host=args.host,
@@ -367,41 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-delay-ms", type=float, default=0.0, help="wait this long to fill a batch (default: never wait)"
     )
-    serve.add_argument(
-        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest request body (default: 64 MiB)"
-    )
-    from backends.serve.limits import INFLIGHT_BODIES, Limits
-
-    serve.add_argument(
-        "--max-inflight-bytes",
-        type=int,
-        help="request bodies in flight at once, in bytes; past it requests get 503 "
-        f"(default: {INFLIGHT_BODIES} x --max-body-bytes)",
-    )
-    serve.add_argument(
-        "--max-connections",
-        type=int,
-        default=Limits.max_connections,
-        help="open connections; at the limit the longest-idle one is closed, else 503 (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--keep-alive-s",
-        type=float,
-        default=Limits.keep_alive_s,
-        help="close a connection idle this long, new or between requests (default: %(default)g)",
-    )
-    serve.add_argument(
-        "--header-timeout-s",
-        type=float,
-        default=Limits.header_timeout_s,
-        help="408 unless a request's headers are in this long after its first byte (default: %(default)g)",
-    )
-    serve.add_argument(
-        "--body-timeout-s",
-        type=float,
-        default=Limits.body_timeout_s,
-        help="408 when a request body pauses this long (default: %(default)g)",
-    )
+    for field, kind, help_text in LIMIT_OPTIONS:
+        option = "--" + field.replace("_", "-")
+        serve.add_argument(option, type=kind, default=getattr(Limits, field), help=help_text)
     serve.add_argument(
         "--threads", type=int, help="ONNX Runtime intra-op threads per model (default: the cores minus one, at most 8)"
     )

@@ -36,6 +36,7 @@ MAX_CONNECTIONS = 100
 KEEP_ALIVE_S = 3.0
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 1.0
+MAX_HEADER_BYTES = 8192
 MIB = 1024 * 1024
 MAX_BODY = 48 * MIB
 INFLIGHT = 96 * MIB  # two of the largest bodies at once
@@ -107,6 +108,7 @@ def server(models, tmp_path_factory):
         "--keep-alive-s": KEEP_ALIVE_S,
         "--header-timeout-s": HEADER_TIMEOUT_S,
         "--body-timeout-s": BODY_TIMEOUT_S,
+        "--max-header-bytes": MAX_HEADER_BYTES,
         "--max-body-bytes": MAX_BODY,
         "--max-inflight-bytes": INFLIGHT,
     }
@@ -220,6 +222,61 @@ def test_slow_clients_are_cut_off(server):
     assert BODY_TIMEOUT_S <= short_s < BODY_TIMEOUT_S + SLACK_S
     status, reply = status_and_json(short_reply)
     assert status == 408 and "body" in reply["error"], reply
+
+
+def test_a_body_dripped_slowly_is_cut_off_though_it_never_pauses_long(server):
+    """A byte every half --body-timeout-s never pauses long enough for the pause rule, so before, such a body
+    held its connection for good; it must come at MIN_BODY_BYTES_PER_S after its first --body-timeout-s."""
+    with server.connect() as sock:
+        start = time.monotonic()
+        sock.sendall(b"POST /v2/models/IrisMLP/infer HTTP/1.1\r\nContent-Length: 1000\r\n\r\n")
+        sock.settimeout(BODY_TIMEOUT_S / 2)
+        received = b""
+        for _ in range(40):  # 20 s of drip, unless cut off
+            try:
+                received = sock.recv(65536)
+                break
+            except TimeoutError:
+                sock.sendall(b" ")
+        elapsed = time.monotonic() - start
+        received += read_until_closed(sock, SLACK_S)
+    assert BODY_TIMEOUT_S <= elapsed < BODY_TIMEOUT_S + SLACK_S
+    status, reply = status_and_json(received)
+    assert status == 408 and "slower than 1024 bytes/s" in reply["error"], reply
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["many header lines", "one endless header dripped in", "a long URL"],
+)
+def test_a_request_head_over_the_limit_is_431_and_holds_no_memory(server, sessions, attack):
+    """httptools gathers a header whole before handing it over: one endless header line took the server from
+    90 MB to 1.2 GB, kept for good, and stalled every other request for seconds. Past --max-header-bytes the
+    answer is 431 at once, whether the head comes in one write or is dripped in over many reads."""
+    before = server.memory_mib()
+    with server.connect() as sock:
+        if attack == "many header lines":
+            lines = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 64) for i in range(MAX_HEADER_BYTES // 64))
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\n" + lines + b"\r\n")
+        elif attack == "a long URL":
+            sock.sendall(b"GET /v2/health/live?" + b"q" * 2 * MAX_HEADER_BYTES + b" HTTP/1.1\r\n\r\n")
+        else:
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nX-Endless: ")
+            with contextlib.suppress(OSError):  # the server may close while a piece is on its way
+                for _ in range(2000):  # 8 MB, unless cut off
+                    sock.sendall(b"a" * 4096)
+                    time.sleep(0.001)
+        status, reply = status_and_json(read_until_closed(sock, HTTP_S))
+    assert status == 431 and "--max-header-bytes" in reply["error"], reply
+    assert server.memory_mib() - before < 20
+    assert_iris_answer(server, sessions)
+
+
+def test_a_head_just_within_the_limit_is_answered(server):
+    filler = b"X-Filler: " + b"v" * (MAX_HEADER_BYTES // 2) + b"\r\n"
+    with server.connect() as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\n" + filler + b"\r\n")
+        assert read_until_response(sock).startswith(b"HTTP/1.1 200 ")
 
 
 def test_over_the_connection_and_memory_limits_is_503(models, tmp_path):
@@ -416,6 +473,24 @@ def test_nan_and_infinities_are_named_in_json_and_read_back(server):
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("size", ["small", "offloaded"])
+def test_json_only_the_fallback_reader_takes_is_still_checked(server, size):
+    """orjson refuses a bare NaN, so such a body is read again by the standard library, which accepted what
+    orjson refuses for cause: nesting past its stack (a 500, 'maximum recursion depth exceeded') and a lone
+    surrogate in the echoed id (a 500 as the answer was encoded). Both are the client's mistakes: 400."""
+    pad = b" " * (256 * 1024 if size == "offloaded" else 0)  # from 256 KiB a body is decoded in the codec worker
+    deep = b'{"x": NaN, "inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}" + pad
+    status, _, reply = post_raw(server.address, deep)
+    assert status == 400 and "nested too deep" in orjson.loads(reply)["error"], reply
+    tensor = b'{"name": "measurements", "datatype": "FP32", "shape": [1, 4], "data": [NaN, 1, 2, 3]}'
+    surrogate = b'{"id": "\\ud800", "inputs": [' + tensor + b"]}" + pad
+    status, _, reply = post_raw(server.address, surrogate)
+    assert status == 400 and "'id'" in orjson.loads(reply)["error"], reply
+    good = b'{"id": "\\u00e9", "inputs": [' + tensor + b"]}" + pad
+    status, _, reply = post_raw(server.address, good)
+    assert status == 200 and orjson.loads(reply)["id"] == "\u00e9", reply
+
+
 # --- configuration ---
 
 
@@ -425,6 +500,7 @@ def test_nan_and_infinities_are_named_in_json_and_read_back(server):
         (Limits(max_body_bytes=0), "--max-body-bytes"),
         (Limits(max_body_bytes=1000, max_inflight_bytes=999), "--max-inflight-bytes"),
         (Limits(max_connections=0), "--max-connections"),
+        (Limits(max_header_bytes=100), "--max-header-bytes"),
         (Limits(keep_alive_s=0), "--keep-alive-s"),
         (Limits(header_timeout_s=-1), "--header-timeout-s"),
         (Limits(body_timeout_s=float("nan")), "--body-timeout-s"),

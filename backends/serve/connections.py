@@ -9,8 +9,10 @@ Here, with the values of `Limits`:
 - a new connection has `keep_alive_s` to begin its request, as it has after a response (uvicorn's timer);
 - a request's headers must be complete `header_timeout_s` after its first byte: a deadline, so a header line
   every few seconds does not extend it; else the answer is 408 and the connection is closed;
+- a request's line and headers may take at most `max_header_bytes`, else 431 and close: httptools gathers a
+  header whole before it hands it over, and one endless header line held 1.2 GB for good and stalled the loop;
 - a body may pause at most `body_timeout_s` between reads (not counting while the server itself holds the
-  reading back); else 408 and close;
+  reading back), and must come at MIN_BODY_BYTES_PER_S after its first `body_timeout_s`; else 408 and close;
 - at `max_connections`, a new connection closes the connection that has been idle longest (no request in
   progress), as nginx reuses its keep-alive connections; when none is idle, the new connection's request is
   answered 503 and it is closed, and past OVER_LIMIT_BACKLOG such connections a new one is closed at once.
@@ -28,7 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, defaultdict
 
-from .limits import LINGER_S, OVER_LIMIT_BACKLOG, Limits
+from .limits import LINGER_S, MIN_BODY_BYTES_PER_S, OVER_LIMIT_BACKLOG, Limits
 from .protocol import CoalescingHttpToolsProtocol, CoalescingTransport
 from .tensors import error_body
 
@@ -36,13 +38,15 @@ from .tensors import error_body
 NO_DEADLINE, IDLE, HEAD, BODY, LINGER = 0, 1, 2, 3, 4
 
 
-def _timeout_response(message: str) -> bytes:
+def _closing_response(status: bytes, message: str) -> bytes:
+    """A whole JSON error response, written straight to the socket, after which the connection closes."""
     body = error_body(message)
-    head = (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
-    )
-    return head + body
+    head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+    return head % (status, len(body)) + body
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: httptools stops parsing and uvicorn calls `send_400_response`."""
 
 
 class ConnectionGuard:
@@ -152,6 +156,11 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self.over_limit = False
         self.lingering = False
         self.unparsable = False  # the request could not be parsed: what follows cannot be read to its end
+        self.head_bytes = 0  # of the request line and the headers handed over so far
+        self.head_reads = 0  # of the reads that came, and left, within one request's head
+        self.head_too_large = False
+        self.body_allowed = 0.0  # when the body must be in, at the slowest rate it may come
+        self.body_last = 0.0  # when its last bytes came
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -178,28 +187,70 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self.waiting = NO_DEADLINE
         self.guard.forget(self)
 
+    def data_received(self, data: bytes) -> None:
+        within_head = self.in_head  # a read that begins and ends inside a head is all head
+        super().data_received(data)
+        if within_head and self.in_head and not self.head_too_large and not self.transport.is_closing():
+            # a header still being gathered is not handed over yet: its bytes are counted as they come
+            self.head_reads += len(data)
+            if self.head_reads > self.limits.max_header_bytes:
+                self._refuse_head()
+
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes that are not HTTP; while lingering the answer is out, so just close."""
         self.unparsable = True
         if self.lingering:
             self.transport.close_now()
             return
+        if self.head_too_large:
+            self._refuse_head()
+            return
         super().send_400_response(msg)
+
+    def _refuse_head(self) -> None:
+        self.head_too_large = self.unparsable = True
+        self.waiting = NO_DEADLINE
+        self.guard.closed["header_too_large"] += 1
+        message = f"the request's line and headers are over {self.limits.max_header_bytes} bytes (--max-header-bytes)"
+        self.transport.write(_closing_response(b"431 Request Header Fields Too Large", message))
+        self.transport.close_now()
+
+    def _count_head(self, size: int) -> None:
+        self.head_bytes += size
+        if self.head_bytes > self.limits.max_header_bytes:
+            self.head_too_large = True
+            raise _HeadTooLarge
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # with ": " and the line's end
+        super().on_header(name, value)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.in_head = True
+        self.head_bytes = self.head_reads = 0
         self.guard.idle.pop(self, None)
         self.waiting, self.deadline = HEAD, self.loop.time() + self.limits.header_timeout_s
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        self.waiting, self.deadline = BODY, self.loop.time() + self.limits.body_timeout_s
+        self._body_clock_starts(self.loop.time())
         super().on_headers_complete()
+
+    def _body_clock_starts(self, now: float) -> None:
+        self.body_last = now
+        self.body_allowed = self.deadline = now + self.limits.body_timeout_s
+        self.waiting = BODY
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self.deadline = self.loop.time() + self.limits.body_timeout_s
+        self.body_last = now = self.loop.time()
+        self.body_allowed += len(body) / MIN_BODY_BYTES_PER_S
+        self.deadline = min(now + self.limits.body_timeout_s, self.body_allowed)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -222,7 +273,7 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             self.transport.close_now()
             return
         if waiting == BODY and self.flow.read_paused:  # the server holds the body back, not the client
-            self.waiting, self.deadline = BODY, now + self.limits.body_timeout_s
+            self._body_clock_starts(now)
             return
         if waiting == HEAD and self.cycle is not None and not self.cycle.response_complete:
             # a pipelined request's head: the client may well wait for the answer before it sends the rest
@@ -232,12 +283,15 @@ class GuardedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         if waiting == HEAD:
             self.guard.closed["header_timeout"] += 1
             message = f"the request's headers were not complete within {self.limits.header_timeout_s:g} s"
-        else:
+        elif now - self.body_last >= self.limits.body_timeout_s:
             self.guard.closed["body_timeout"] += 1
             message = f"no bytes of the request body came for {self.limits.body_timeout_s:g} s"
+        else:
+            self.guard.closed["body_too_slow"] += 1
+            message = f"the request body came slower than {MIN_BODY_BYTES_PER_S} bytes/s"
         if cycle is None or not cycle.response_started:
             if cycle is not None:  # the app waits for the body: it hears the client went away
                 cycle.disconnected = True
                 cycle.message_event.set()
-            self.transport.write(_timeout_response(message))
+            self.transport.write(_closing_response(b"408 Request Timeout", message))
         self.transport.close_now()

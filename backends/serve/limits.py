@@ -12,6 +12,7 @@ from compiler.errors import DlError
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024  # `--max-body-bytes`: larger bodies get 413
 INFLIGHT_BODIES = 2  # the default `--max-inflight-bytes`: one largest body decoded while the next arrives
+MIN_BODY_BYTES_PER_S = 1024  # slowest body the server waits for beyond body_timeout_s (Apache's MinRate is 500)
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,14 @@ class Limits:
     # open connections; at the limit a new one closes the longest-idle one, and when none is idle it
     # is answered 503. Each costs a file descriptor, so the limit is kept under the process's own.
     max_connections: int = 1024
+    # a request's line and headers; larger gets 431. httptools gathers a header whole before handing it over,
+    # so without a bound one endless header line held 1.2 GB, for good, and stalled the event loop for seconds.
+    max_header_bytes: int = 64 * 1024
     keep_alive_s: float = 5.0  # a connection with no request in progress (new, or after a response) is closed
     header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers, else 408
-    body_timeout_s: float = 30.0  # the longest wait for the next bytes of a body, else 408
+    # the longest wait for the next bytes of a body, else 408; the body as a whole gets this long plus one second
+    # per MIN_BODY_BYTES_PER_S bytes it brought, so a byte dripped now and then does not hold a connection for good
+    body_timeout_s: float = 30.0
 
     @property
     def inflight_bytes(self) -> int:
@@ -42,6 +48,8 @@ class Limits:
                 f"--max-inflight-bytes ({self.inflight_bytes}) must be at least --max-body-bytes "
                 f"({self.max_body_bytes}), or a body the server accepts could never be read"
             )
+        if self.max_header_bytes < 1024:
+            raise DlError(f"--max-header-bytes must be at least 1024, not {self.max_header_bytes}")
         if self.max_connections < 1:
             raise DlError(f"--max-connections must be at least 1, not {self.max_connections}")
         for option, seconds in [
@@ -51,6 +59,36 @@ class Limits:
         ]:
             if not seconds > 0:
                 raise DlError(f"{option} must be positive, not {seconds}")
+
+
+# Each Limits field as a `dlc serve` option `--field-name`: (field, type, help); the default is the field's
+LIMIT_OPTIONS = (
+    ("max_body_bytes", int, "largest request body; larger gets 413 (default: 64 MiB)"),
+    (
+        "max_inflight_bytes",
+        int,
+        "request bodies in flight at once, in bytes; past it requests get 503 "
+        f"(default: {INFLIGHT_BODIES} x --max-body-bytes)",
+    ),
+    ("max_header_bytes", int, "a request's line and headers; larger gets 431 (default: %(default)s)"),
+    (
+        "max_connections",
+        int,
+        "open connections; at the limit the longest-idle one is closed, else 503 (default: %(default)s)",
+    ),
+    ("keep_alive_s", float, "close a connection idle this long, new or between requests (default: %(default)g)"),
+    (
+        "header_timeout_s",
+        float,
+        "408 unless a request's headers are in this long after its first byte (default: %(default)g)",
+    ),
+    (
+        "body_timeout_s",
+        float,
+        f"408 when a request body pauses this long, or comes slower than {MIN_BODY_BYTES_PER_S} bytes/s after "
+        "it (default: %(default)g)",
+    ),
+)
 
 
 # Connections past --max-connections that wait for their request headers to be answered 503; beyond this

@@ -14,6 +14,7 @@ a custom collector in a registry of the server's own.
   dlc_serve_inflight_bytes                     gauge: their bodies' bytes, against --max-inflight-bytes
   dlc_serve_open_connections                   gauge: connections within --max-connections
   dlc_serve_connections_closed_total{reason}   connections a limit closed: header_timeout, body_timeout,
+                                               body_too_slow, header_too_large (431),
                                                evicted_idle (to make room), over_limit (answered 503),
                                                refused (closed unanswered, past the 503 backlog)
 

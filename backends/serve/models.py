@@ -45,8 +45,9 @@ def _batched(nodes) -> bool:
 
 
 def valid_name(name: str) -> bool:
-    """A name safe in a URL path and as a folder of a Triton repository: never `.` or `..`."""
-    return bool(name and _NAME.match(name) and name.strip("."))
+    """A name safe in a URL path and as a folder of a Triton repository: never `.` or `..`, nor a hidden folder
+    (the repository's own staging folders are hidden, and one a model was named after would be cleared)."""
+    return bool(_NAME.match(name)) and not name.startswith(".")
 
 
 def model_name(path: Path, metadata: dict[str, str]) -> str:
@@ -78,7 +79,9 @@ def load_model(path: str | Path, threads: int | None = None, provider: str = "cp
     signature = Signature(_specs(inputs, path), _specs(outputs, path), _batched(inputs) and _batched(outputs))
     name = model_name(path, dict(session.get_modelmeta().custom_metadata_map))
     if not valid_name(name):
-        raise DlError(f"{path}: model name {name!r} may only use letters, digits, '_', '.' and '-', and not only dots")
+        raise DlError(
+            f"{path}: model name {name!r} may only use letters, digits, '_', '.' and '-', and may not begin with '.'"
+        )
     return LoadedModel(name, path, session, signature, [o.name for o in outputs], [i.name for i in inputs])
 
 

@@ -193,7 +193,20 @@ def _loads_nonfinite(head, error: orjson.JSONDecodeError) -> Any:
             return json.loads(text)
         except ValueError:
             pass
+        except RecursionError:  # orjson's own limit is 1024 levels; the standard library's is the stack's
+            raise _error("malformed JSON: nested too deep") from None
     raise _error(f"malformed JSON: {error}") from None
+
+
+def _is_text(value: object) -> bool:
+    """A str that can be written back as UTF-8: the standard library's JSON reader lets a lone surrogate in."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode_request(body: bytes, header_length: int | None, signature: Signature) -> InferRequest:
@@ -209,8 +222,8 @@ def decode_request(body: bytes, header_length: int | None, signature: Signature)
     if type(tensors) is not list or not tensors:
         raise _error("'inputs' must be a non-empty list")
     request_id = request.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise _error("'id' must be a string")
+    if request_id is not None and not _is_text(request_id):
+        raise _error("'id' must be a string of valid Unicode (it is echoed in the answer)")
 
     specs = signature.input_index
     arrays: list[np.ndarray | None] = [None] * len(signature.inputs)
