@@ -1,12 +1,16 @@
-"""Shared test helpers: locating error carets, the repo root, what a resumed run must show."""
+"""Shared test helpers: the repo root, Keras, what a resumed run must show."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
+
+# Keras on TensorFlow for every test that builds Keras layers in this process, set before any imports it
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
@@ -15,6 +19,15 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.dl"))
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras itself. It is a core dependency: a broken install fails the tests that need it, never skips them."""
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"
+    return keras
 
 
 def assert_resumed(out: Path, after: int, epochs: int, stderr: str) -> None:

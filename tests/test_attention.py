@@ -128,7 +128,8 @@ def test_position_embedding_checks_the_length_at_run_time_in_onnx_runtime():
 
 def test_keras_program_defines_position_embedding_and_checkpoints_it(tmp_path):
     """The Keras program needs no keras_hub; its class checks the length and loads back in Keras' safe mode."""
-    keras = pytest.importorskip("keras")
+    import keras
+
     graph = graph_of(POSITIONS)
     path = tmp_path / "keras_positions.py"
     path.write_text(emit_keras(graph))

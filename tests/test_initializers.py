@@ -26,18 +26,10 @@ from compiler.frontend import load_text
 from compiler.values import Initializer
 from compiler.weights import SAMPLERS, TRUNCATION_STDDEV, initial_weights, sample
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHAPE = (200, 300)  # fan_in 200, fan_out 300
 FAN_IN, FAN_OUT, FAN_AVG = 200, 300, 250
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    assert keras.backend.backend() == "tensorflow"
-    return keras
 
 
 def spec(layers: str) -> str:

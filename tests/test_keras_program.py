@@ -19,7 +19,6 @@ from backends.pytorch.emit import emit_program as emit_pytorch
 from compiler.frontend import load
 from compiler.weights import load_safetensors
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

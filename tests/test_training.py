@@ -43,15 +43,7 @@ from compiler.training import (
 from compiler.training_types import Configured
 from compiler.weights import load_safetensors
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    assert keras.backend.backend() == "tensorflow"
-    return keras
 
 
 def spec(optimizer: str = "SGD()", metrics: str = "", train: str = "", loss: str = "categorical_crossentropy") -> str:

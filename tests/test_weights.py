@@ -27,12 +27,9 @@ GRAPHS = [graph for path in EXAMPLES for graph in load(path)]
 
 @pytest.fixture(scope="module")
 def st():
-    return pytest.importorskip("safetensors.numpy")
+    import safetensors.numpy
 
-
-@pytest.fixture(scope="module")
-def keras():
-    return pytest.importorskip("keras")
+    return safetensors.numpy
 
 
 def mixed_tensors() -> dict[str, np.ndarray]:

@@ -17,18 +17,10 @@ from compiler.ops import REGISTRY, ShapeProblem, TensorType
 
 from . import attention_numpy as A
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ATOL = 1e-5  # Keras float32 vs the float64 reference (with the contract's relative part for large outputs)
 MHA = "MultiHeadAttention"
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    assert keras.backend.backend() == "tensorflow"
-    return keras
 
 
 def f32(a) -> np.ndarray:

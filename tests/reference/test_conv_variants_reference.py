@@ -15,18 +15,10 @@ from compiler.ops import REGISTRY, ShapeProblem, TensorType
 
 from . import conv_variants_numpy as V
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ATOL = 1e-5  # Keras float32 vs the float64 reference
 OPS = ("Conv1DTranspose", "Conv2DTranspose", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D")
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    assert keras.backend.backend() == "tensorflow"
-    return keras
 
 
 def f32(a) -> np.ndarray:

@@ -14,18 +14,10 @@ from compiler.argkinds import ACTIVATIONS
 from . import keras_numpy as K
 from . import optimizers_numpy as O
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ATOL = 1e-5  # outputs and losses: Keras float32 vs the float64 reference
 OPT_ATOL = 1e-6  # weights after 5 optimizer steps
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    assert keras.backend.backend() == "tensorflow"
-    return keras
 
 
 def rng(seed: int = 0) -> np.random.Generator:

@@ -14,17 +14,9 @@ from compiler.ops import REGISTRY
 
 from . import resize_numpy as R
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    assert keras.backend.backend() == "tensorflow"
-    return keras
 
 
 def f32(a) -> np.ndarray:

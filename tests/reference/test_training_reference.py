@@ -11,17 +11,9 @@ import pytest
 
 from . import optimizers_numpy as O
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 OPT_ATOL = 1e-6  # weights after 5 optimizer steps (float32)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    assert keras.backend.backend() == "tensorflow"
-    return keras
 
 
 def f32(a) -> np.ndarray:
