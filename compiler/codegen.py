@@ -37,6 +37,12 @@ def identifier(name: str) -> str:
     return name
 
 
+def shown_path(path: str) -> str:
+    """A file path as text a program may hold: bytes the file system gave that are not UTF-8 (kept as lone
+    surrogates by Python) become U+FFFD, since a string holding them cannot even be written out."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def comment(text: str) -> str:
     """A one-line comment; newlines and control characters are flattened so nothing escapes the comment."""
     clean = "".join(ch if ch.isprintable() else " " for ch in text)

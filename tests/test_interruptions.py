@@ -246,6 +246,8 @@ model Dropped {
   layers {
     Dense(16, activation=relu)
     Dropout(0.5)
+    Dense(16, activation=relu)
+    Dropout(0.3)
     Dense(3, activation=softmax)
   }
   loss sparse_categorical_crossentropy
@@ -257,8 +259,9 @@ model Dropped {
 
 @pytest.mark.parametrize("target", ["pytorch", "keras"])
 def test_resume_continues_dropouts_random_stream(target, tmp_path, capsys):
-    """Dropout draws from a random stream that the checkpoint keeps: 2 epochs, then `--resume` to 4, equal
-    4 straight epochs exactly (Keras once restarted its Dropout generators: 0.007 apart)."""
+    """Each Dropout draws from a random stream that the checkpoint keeps: 2 epochs, then `--resume` to 4, equal
+    4 straight epochs exactly (Keras once restarted its Dropout generators: 0.007 apart; then two Dropouts
+    shared one key in the checkpoint and resumed on one stream: 0.033 apart)."""
     from compiler.frontend import load_text
 
     (graph,) = load_text(DROPOUT_SPEC, str(tmp_path / "dropped.dl"))
@@ -271,3 +274,20 @@ def test_resume_continues_dropouts_random_stream(target, tmp_path, capsys):
     assert_resumed(tmp_path / "run", 2, 4, capsys.readouterr().err)
     module.main(["--out", str(tmp_path / "straight"), "--epochs", "4"])
     same_weights(tmp_path / "run/weights.safetensors", tmp_path / "straight/weights.safetensors")
+
+
+def test_resume_refuses_another_models_checkpoint(tmp_path):
+    """Keras loads whatever model an archive holds: resumed from another model's checkpoint, the Keras program
+    trained that model and wrote its weights under this one's name. It is refused, as the PyTorch program's
+    state_dict refuses it."""
+    from compiler.frontend import load_text
+
+    (small,) = load_text(DROPOUT_SPEC.replace("Dense(16", "Dense(8"), str(tmp_path / "small.dl"))
+    (dropped,) = load_text(DROPOUT_SPEC, str(tmp_path / "dropped.dl"))
+    for name, graph in (("small", small), ("dropped", dropped)):
+        (tmp_path / f"{name}.py").write_text(emit_program(graph, "keras"))
+    load_program(tmp_path / "small.py", "small_keras").main(["--out", str(tmp_path / "run"), "--epochs", "1"])
+    other = load_program(tmp_path / "dropped.py", "dropped_keras")
+    with pytest.raises(SystemExit) as stopped:
+        other.main(["--out", str(tmp_path / "run"), "--epochs", "2", "--resume"])
+    assert "not this program's" in str(stopped.value.code), stopped.value.code

@@ -214,18 +214,23 @@ COLLIDING_NAMES = [
     ("pytorch", "print"),
     ("keras", "keras"),
     ("keras", "json"),
+    ("keras", "np"),
+    ("keras", "model"),
+    ("keras", "inputs"),
 ]
 
 
 @pytest.mark.parametrize(("target", "name"), COLLIDING_NAMES, ids=[f"{t}-{n}" for t, n in COLLIDING_NAMES])
 def test_model_and_layer_names_never_shadow_what_the_program_defines(tmp_path, target, name):
     """A model, input or layer named like one of the program's own globals (an import, a constant, a support
-    class, a builtin) trains for an epoch and writes its history: the generated identifiers step aside."""
+    class, a builtin) or a local of its model builder trains for an epoch and writes its history: the generated
+    identifiers step aside."""
     text = f"""
     model {name} {{
       input {name}_in: f32[4]
       layers {{
         pad_same: Dense(5, activation=relu)
+        {name}: Dense(4, activation=relu)
         {name}_layer: Dense(3, activation=softmax)
       }}
       loss sparse_categorical_crossentropy

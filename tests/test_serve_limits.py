@@ -182,15 +182,16 @@ def test_slow_clients_are_cut_off(server):
     gets 408 at --header-timeout-s from its first byte (the lines do not extend it); one that sends less body
     than its Content-Length gets 408 when the body has paused --body-timeout-s. Run side by side."""
 
+    # each clock starts before the connection is made: the server's deadline may start before connect() returns
     def never_sends():
+        start = time.monotonic()
         with server.connect() as sock:
-            start = time.monotonic()
             received = read_until_closed(sock, KEEP_ALIVE_S + SLACK_S)
             return time.monotonic() - start, received
 
     def header_line_now_and_then():
+        start = time.monotonic()
         with server.connect() as sock:
-            start = time.monotonic()
             sock.sendall(b"POST /v2/models/IrisMLP/infer HTTP/1.1\r\n")
             sock.settimeout(0.3)
             for line in range(100):  # a line every 0.3 s: 30 s, unless cut off
@@ -204,8 +205,8 @@ def test_slow_clients_are_cut_off(server):
             return None, b""
 
     def short_body():
+        start = time.monotonic()
         with server.connect() as sock:
-            start = time.monotonic()
             sock.sendall(b"POST /v2/models/IrisMLP/infer HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + b'{"inputs": ')
             received = read_until_closed(sock, BODY_TIMEOUT_S + SLACK_S)
             return time.monotonic() - start, received
@@ -222,6 +223,17 @@ def test_slow_clients_are_cut_off(server):
     assert BODY_TIMEOUT_S <= short_s < BODY_TIMEOUT_S + SLACK_S
     status, reply = status_and_json(short_reply)
     assert status == 408 and "body" in reply["error"], reply
+
+
+def test_a_connection_idle_after_its_answer_is_closed_after_keep_alive(server):
+    """uvicorn's own timer closes a connection --keep-alive-s after its last answer (the guard's sweep closes
+    new ones): both must follow the option."""
+    with server.connect() as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_until_response(sock).startswith(b"HTTP/1.1 200 ")
+        answered = time.monotonic()  # the server's timer started a little before: the bound below allows it
+        assert read_until_closed(sock, KEEP_ALIVE_S + SLACK_S) == b""
+    assert KEEP_ALIVE_S - 0.5 <= time.monotonic() - answered < KEEP_ALIVE_S + SLACK_S
 
 
 def test_a_body_dripped_slowly_is_cut_off_though_it_never_pauses_long(server):
@@ -509,6 +521,20 @@ def test_json_only_the_fallback_reader_takes_is_still_checked(server, size):
 def test_a_limit_out_of_range_is_an_error_naming_its_option(limits, option):
     with pytest.raises(DlError, match=option):
         limits.check()
+
+
+def test_the_default_limits_are_the_documented_ones():
+    """The README's "Serving limits" states these; a change to a default must change the documentation too."""
+    assert Limits() == Limits(
+        max_body_bytes=64 * MIB,
+        max_inflight_bytes=None,
+        max_header_bytes=64 * 1024,
+        max_connections=1024,
+        keep_alive_s=5.0,
+        header_timeout_s=10.0,
+        body_timeout_s=30.0,
+    )
+    assert Limits().inflight_bytes == 128 * MIB
 
 
 def test_connections_are_kept_within_the_open_file_limit(monkeypatch):

@@ -135,16 +135,16 @@ def emit_training_objects(w: Writer, graph: Graph) -> None:
 
 
 IMPORTS = (
+    ("import keras", "keras"),
     ("import numpy as np", "np"),
+    ("import tensorflow as tf", "tf"),
     ("from safetensors.numpy import load, load_file, save_file", "save_file"),
 )
-PREAMBLE = (
+PREAMBLE = (  # read as keras and TensorFlow load, so before the imports
     'os.environ.setdefault("KERAS_BACKEND", "tensorflow")',
     "# TensorFlow's start-up chatter; on several workers (TF_CONFIG) also its C++ errors, which repeat the",
     "# one line a worker ends with when another is lost",
     'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if "TF_CONFIG" in os.environ else "2")',
-    "import keras  # noqa: E402  (after the environment settings above)",
-    "import tensorflow as tf  # noqa: E402",
 )
 
 

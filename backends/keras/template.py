@@ -110,7 +110,10 @@ class KerasTrainer:
 
     def restore(self, path):
         """Model, optimizer and Dropout's random streams from a checkpoint file; the loop's state."""
-        self.model = keras.models.load_model(path)  # safe mode: weights and optimizer state, no code
+        loaded = keras.models.load_model(path)  # safe mode: weights and optimizer state, no code
+        if layout(loaded) != layout(self.model):  # Keras loads any model's archive, and would train that model
+            raise ValueError(f"it holds model '{loaded.name}' with other layers or shapes, not this program's")
+        self.model = loaded
         with zipfile.ZipFile(path) as archive:
             state = json.loads(archive.read("dlc_state.json"))
         seeds = state.pop("seed_generators")
@@ -486,12 +489,19 @@ def global_moments(layer):
 
 
 def seed_generators(model):
-    """(layer path, its SeedGenerator) for each layer that draws random numbers (Dropout); a saved model
-    keeps their weights but not where their random streams were."""
-    for layer in model._flatten_layers():
+    """(a key, its SeedGenerator) for each layer that draws random numbers (Dropout); a saved model keeps
+    their weights but not where their random streams were. The key holds the layer's place in the model (a
+    Dropout has no path, and two of them must not share a key) and its name."""
+    for place, layer in enumerate(model._flatten_layers()):
         for attribute, value in vars(layer).items():
             if isinstance(value, keras.random.SeedGenerator):
-                yield f"{layer.path}/{attribute}", value
+                yield f"{place}:{layer.name}/{attribute}", value
+
+
+def layout(model):
+    """The model's name and each layer's name, class and weight shapes: what a checkpoint of it must match."""
+    layers = [(layer.name, type(layer).__name__, [tuple(w.shape) for w in layer.weights]) for layer in model.layers]
+    return model.name, layers
 
 
 def main(argv=None):

@@ -51,6 +51,7 @@ IMPORTS = (
     ("import json", "json"),
     ("import math", "math"),
     ("import os", "os"),
+    ("import signal", "signal"),
     ("import sys", "sys"),
     ("import tempfile", "tempfile"),
     ("import threading", "threading"),
@@ -68,15 +69,36 @@ def used_imports(body: str, candidates: tuple[tuple[str, str], ...]) -> list[str
     return [line for line, name in candidates if re.search(rf"(?<![\w.]){re.escape(name)}[.(]", body)]
 
 
+# Between the standard library's imports and the frameworks' (seconds to load): run as a script, Ctrl-C before
+# training ends the program at once, as it would any Unix tool, instead of in a traceback from inside an
+# import. run_as_script hands Ctrl-C back to Python before `main`. (Loaded as a module, by dlc train, it
+# leaves the importer's handler alone.)
+QUIET_START = (
+    "# Ctrl-C while the frameworks below load ends the program quietly; run_as_script restores it for training",
+    "# ruff: noqa: E402",
+    'if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:',
+    "    signal.signal(signal.SIGINT, signal.SIG_DFL)",
+)
+
+
 def program_source(
     body: Writer, docstring: Writer, third_party: tuple[tuple[str, str], ...], preamble: tuple[str, ...] = ()
 ) -> str:
-    """The whole program: its docstring, the standard-library and `third_party` imports its body uses (with
-    `import os` whenever the preamble needs it), the preamble, then the body; formatted by ruff."""
+    """The whole program: its docstring, the standard-library imports its body uses (with `import os` whenever
+    the preamble needs it), QUIET_START, the preamble, the `third_party` imports its body uses, then the body;
+    formatted by ruff."""
     text = body.text()
-    standard = used_imports(text + "\n".join(preamble), IMPORTS)
+    standard = used_imports(text + "\n".join((*QUIET_START, *preamble)), IMPORTS)
     head = docstring
-    for line in (*standard, "", *used_imports(text, third_party), *(["", *preamble] if preamble else [])):
+    for line in (
+        *standard,
+        "",
+        *QUIET_START,
+        "",
+        *preamble,
+        *([""] if preamble else []),
+        *used_imports(text, third_party),
+    ):
         head.line(line)
     head.line()
     return format_program(head.text() + "\n" + text)

@@ -6,7 +6,7 @@ import inspect
 from importlib import resources
 from pathlib import Path
 
-from compiler.codegen import Writer, comment, literal
+from compiler.codegen import Writer, comment, literal, shown_path
 from compiler.errors import DlError
 from compiler.ir import Graph, Value
 from compiler.ops.conv import same_padding
@@ -80,7 +80,9 @@ class ForwardBuilder:
                     expr = inputs[0]
             elif node.op not in ("Softmax", "Activation") and node.spec.output_activation(node.args):
                 expr = activate(node.args["activation"], expr, lowered.layout)
-            self.lines.append(f"{attr} = {expr}  {comment(f'{Path(node.span.source.path).name}:{node.span.line}')}")
+            self.lines.append(
+                f"{attr} = {expr}  {comment(f'{shown_path(Path(node.span.source.path).name)}:{node.span.line}')}"
+            )
             self.layouts.define(node.output, attr, lowered.layout)
             if lowered.module:
                 self.modules.append((attr, lowered.module, f"{node.name} ({node.op})"))
@@ -301,7 +303,8 @@ def emit_model(w: Writer, graph: Graph, builder: ForwardBuilder, class_name: str
     w.line()
     w.line()
     with w.block(f"class {class_name}(nn.Module):"):
-        w.line(literal(f"{graph.name}, as declared in {Path(graph.source.path).name}; inputs are channels-last."))
+        declared = shown_path(Path(graph.source.path).name)
+        w.line(literal(f"{graph.name}, as declared in {declared}; inputs are channels-last."))
         w.line()
         with w.block("def __init__(self):"):
             w.line("super().__init__()")
