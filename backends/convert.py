@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.errors import DlError
+from compiler.files import check_output, replace_atomically
 from compiler.ir import Graph
 from compiler.weights import check_finite, check_weights
 
@@ -29,18 +30,20 @@ def to_framework(graph: Graph, tensors: Mapping[str, np.ndarray], framework: str
     check_weights(graph, tensors)
     if framework == "keras":
         require_keras_name(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    what = "Keras weights" if framework == "keras" else "PyTorch weights"
+    check_output(output, what, make_folder=True)
     if framework == "keras":
         program, model = keras_program_and_model(graph)
         program.load_canonical(model, tensors)
-        model.save_weights(str(output))
+        replace_atomically(output, lambda partial: model.save_weights(str(partial)), what, suffix=KERAS_SUFFIX)
     else:
         import torch
 
         program = import_program(graph, "pytorch")
         module = program.MODEL_CLASS()
         program.load_canonical(module, tensors)
-        torch.save(module.state_dict(), output)
+        state = module.state_dict()
+        replace_atomically(output, lambda partial: torch.save(state, partial), what)
 
 
 def from_framework(graph: Graph, source: Path, framework: str) -> dict[str, np.ndarray]:

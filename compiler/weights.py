@@ -187,8 +187,9 @@ SAMPLER_NEEDS: dict[str, tuple[str, ...]] = {
 # ---------------------------------------------------------------- checking a weight set against a model
 
 
-def check_weights(graph: Graph, tensors: Mapping[str, Any]) -> None:
-    """Raise one DlError naming every missing, unexpected or misshapen weight for `graph`."""
+def check_weights(graph: Graph, tensors: Mapping[str, Any], source: str | Path | None = None) -> None:
+    """Raise one DlError naming every missing, unexpected or misshapen weight for `graph`, and the file they came
+    from (`source`): with several files about, the one from another model must be told."""
     expected = {f"{node.name}.{param.name}": param.shape for node, param in graph.params}
     missing = [key for key in expected if key not in tensors]
     problems = [f"missing {key}" for key in missing]
@@ -202,7 +203,8 @@ def check_weights(graph: Graph, tensors: Mapping[str, Any]) -> None:
             problems.append(f"unexpected {clip(key, 80)}" + (f" ({hint})" if hint else ""))
     if problems:
         shown = problems[:8] + ([f"and {len(problems) - 8} more"] if len(problems) > 8 else [])
-        raise DlError(f"the weights do not fit model '{graph.name}': " + "; ".join(shown))
+        where = f"{source}: " if source is not None else ""
+        raise DlError(f"{where}the weights do not fit model '{graph.name}': " + "; ".join(shown))
 
 
 # ---------------------------------------------------------------- safetensors files

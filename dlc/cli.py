@@ -12,7 +12,7 @@ from backends.serve.limits import LIMIT_OPTIONS, Limits
 from compiler import __version__
 from compiler.errors import DlError, clip, every_error
 from compiler.errors import as_json as diagnostic_json
-from compiler.files import write_atomically
+from compiler.files import check_output, write_atomically
 from compiler.memory import ensure_fits
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -232,7 +232,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from compiler.frontend import load_model
-    from compiler.weights import load_safetensors, save_safetensors
+    from compiler.weights import check_weights, load_safetensors, save_safetensors
 
     source, output = Path(args.weights), Path(args.output)
     if args.to:
@@ -240,6 +240,7 @@ def run_convert(args: argparse.Namespace) -> int:
         spec = args.spec or _spec_named_by(metadata, source)
         named_model = metadata.get("model") if str(metadata.get("model")).isidentifier() else None
         graph = load_model(spec, args.model or named_model)
+        check_weights(graph, tensors, source)
         from backends.convert import to_framework
 
         to_framework(graph, tensors, args.to, output)
@@ -247,6 +248,7 @@ def run_convert(args: argparse.Namespace) -> int:
         if args.spec is None:
             raise DlError(f"converting from {args.from_framework} needs the model's spec: add --spec FILE.dl")
         graph = load_model(args.spec, args.model)
+        check_output(output, "weights")
         from backends.convert import from_framework
 
         tensors = from_framework(graph, source, args.from_framework)
@@ -292,7 +294,7 @@ def _weights_or_seed(graph, path: str | None):
         seed = graph.training.settings.seed
         return initial_weights(graph, seed), f"initial weights of seed {seed}"
     weights, _ = load_safetensors(path)
-    check_weights(graph, weights)
+    check_weights(graph, weights, path)
     return weights, f"weights {path}"
 
 

@@ -70,6 +70,12 @@ def test_unreadable_or_nan_weights_are_refused_with_their_name(module, tmp_path)
     refused(module, ["--out", tmp_path / "b", "--weights", poisoned], f"'{key}'", "NaN")
 
 
+def test_weights_of_another_model_are_refused_with_their_name(module, tmp_path):
+    other = tmp_path / "other_model.safetensors"
+    save_file(initial_weights(load_model(IRIS), 0) | {"extra.kernel": np.zeros((2, 2), np.float32)}, str(other))
+    refused(module, ["--out", tmp_path / "run", "--weights", other], "other_model.safetensors", "do not fit")
+
+
 def test_out_naming_a_file_is_refused(module, tmp_path):
     (tmp_path / "taken").write_text("mine")
     refused(module, ["--out", tmp_path / "taken"], "is a file")

@@ -12,7 +12,7 @@ before it: SETTINGS, WEIGHTS, build_model, build_optimizer, build_loss, METRICS 
 def compiled_model(seed, weights_path=None):
     """The model from canonical weights (the seed's initial ones without a path), compiled for training."""
     model = build_model()
-    load_canonical(model, read_weights(weights_path) if weights_path else initial_weights(seed))
+    load_canonical(model, read_weights(weights_path) if weights_path else initial_weights(seed), weights_path)
     model.compile(optimizer=build_optimizer(), loss=build_loss(), metrics=METRICS)
     return model
 
@@ -527,13 +527,14 @@ def to_canonical(model):
     }
 
 
-def load_canonical(model, tensors):
-    """Assign canonical arrays to the model's variables."""
+def load_canonical(model, tensors, source=None):
+    """Assign canonical arrays (from the file `source`, if any) to the model's variables."""
     variables = weight_variables(model)
     missing, unexpected = set(variables) - set(tensors), set(tensors) - set(variables)
     if missing or unexpected:
+        where = f"{source}: " if source else ""
         raise SystemExit(
-            f"weights do not fit {SETTINGS['model']}: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            f"{where}weights do not fit {SETTINGS['model']}: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
         )
     for key, variable in variables.items():
         value = np.asarray(tensors[key])

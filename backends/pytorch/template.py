@@ -85,7 +85,8 @@ class TorchTrainer:
         self.chief, self.seed = self.workers.rank == 0, args.seed
         torch.manual_seed(args.seed)
         self.model = MODEL_CLASS()
-        load_canonical(self.model, read_weights(args.weights) if args.weights else initial_weights(args.seed))
+        tensors = read_weights(args.weights) if args.weights else initial_weights(args.seed)
+        load_canonical(self.model, tensors, args.weights)
         if not any(parameter.requires_grad for parameter in self.model.parameters()):
             raise SystemExit(f"{SETTINGS['model']} has no trainable weights: there is nothing to train")
         self.model.to(self.workers.device)
@@ -422,13 +423,14 @@ def to_canonical(model):
     return tensors
 
 
-def load_canonical(model, tensors):
-    """Load canonical arrays into the model, converting each to torch's layout."""
+def load_canonical(model, tensors, source=None):
+    """Load canonical arrays (from the file `source`, if any) into the model, converting each to torch's layout."""
     expected = {key for key, *_ in WEIGHTS}
     missing, unexpected = expected - set(tensors), set(tensors) - expected
     if missing or unexpected:
+        where = f"{source}: " if source else ""
         raise SystemExit(
-            f"weights do not fit {SETTINGS['model']}: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+            f"{where}weights do not fit {SETTINGS['model']}: missing {sorted(missing)}, unexpected {sorted(unexpected)}"
         )
     state = model.state_dict()
     with torch.no_grad():
