@@ -44,7 +44,8 @@ def load_text(text: str, path: str = "<string>") -> list[Graph]:
 
 def load(path: str | Path) -> list[Graph]:
     """All models in the .dl file at `path`: a regular file of at most MAX_SPEC_BYTES, never a device or a
-    pipe (which could be endless or block forever)."""
+    pipe (which could be endless or block forever), nor a kernel file such as /proc/self/environ (a spec's
+    errors quote its lines)."""
     path = Path(path)
     try:
         info = path.stat()
@@ -56,6 +57,8 @@ def load(path: str | Path) -> list[Graph]:
             blob = handle.read(MAX_SPEC_BYTES + 1)
         if len(blob) > MAX_SPEC_BYTES:
             raise DlError(f"{path}: larger than a spec may be ({MAX_SPEC_BYTES:,} bytes)")
+        if blob and info.st_size == 0:  # /proc/self/environ and its kind: errors would quote what they hold
+            raise DlError(f"{path}: a file of the kernel's (/proc, /sys), not one on disk; a spec is a .dl file")
         text = blob.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode reads
     except FileNotFoundError:
         raise DlError(f"{path}: no such file") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -115,8 +116,8 @@ def run_train(args: argparse.Namespace) -> int:
         _weights_or_seed(graph, args.weights)  # a DlError naming every misfit, before any framework loads
     try:
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:  # a file of that name, or a file on its way: the user's to move
-        reason = "it is a file; name a folder" if out.is_file() else error.strerror or type(error).__name__
+    except OSError as error:  # a file of that name, or a file on its way, or a name too long: the user's to mend
+        reason = "it is a file; name a folder" if isinstance(error, FileExistsError) else error.strerror or str(error)
         raise DlError(f"--out {out}: cannot be the run folder: {reason}") from None
     if args.nproc < 1:
         raise DlError(f"--nproc {args.nproc}: give at least 1 worker")
@@ -265,7 +266,11 @@ def _spec_named_by(metadata: dict[str, str], weights) -> str:
     from pathlib import Path
 
     named = metadata.get("source")
-    if named and named.endswith(".dl") and Path(named).is_file():
+    try:
+        there = bool(named) and named.endswith(".dl") and Path(named).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        there = False
+    if there:
         return named
     problem = "which is not there" if named and named.endswith(".dl") else "which is not a .dl spec"
     where = f" (it names {clip(named, 200)}, {problem})" if named else ""
@@ -414,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a box line or a name still gets the rest
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

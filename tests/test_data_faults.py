@@ -150,6 +150,38 @@ def test_convert_does_not_read_a_file_that_hostile_metadata_names(tmp_path, caps
     assert "\x1b" not in err and "unexpected \\x1b[2Jodd" in err
 
 
+def test_a_spec_that_is_a_kernel_file_is_not_quoted(tmp_path, capsys):
+    """A `.dl` link to /proc/self/environ is a regular file of size 0 that reads as the environment: named by
+    a weights file's metadata, `convert` read it and quoted its first line (every variable) in a syntax error.
+    Neither `check` nor `convert` reads one."""
+    link = tmp_path / "spec.dl"
+    link.symlink_to("/proc/self/environ")
+    os.environ[MARKER] = "leaked"
+    try:
+        err = refused(capsys, "check", link)
+        assert MARKER not in err and "kernel" in err
+        save_safetensors(tmp_path / "w.safetensors", initial_weights(load_model(IRIS), 0), {"source": str(link)})
+        err = refused(capsys, "convert", tmp_path / "w.safetensors", "--to", "pytorch", "-o", tmp_path / "w.pt")
+        assert MARKER not in err and "kernel" in err
+    finally:
+        del os.environ[MARKER]
+
+
+def test_names_too_long_for_the_file_system_are_the_users_mistake(tmp_path, capsys):
+    err = refused(capsys, "train", IRIS, "--out", tmp_path / ("a" * 300))
+    assert "File name too long" in err
+    save_safetensors(tmp_path / "w.safetensors", initial_weights(load_model(IRIS), 0), {"source": "a" * 5000 + ".dl"})
+    err = refused(capsys, "convert", tmp_path / "w.safetensors", "--to", "pytorch", "-o", tmp_path / "w.pt")
+    assert "add --spec FILE.dl" in err
+
+
+def test_a_terminal_that_cannot_show_the_summary_still_gets_it(tmp_path):
+    """The summary's box lines are not ASCII: on an ASCII terminal they became an internal error (exit 70)."""
+    done = dlc("check", IRIS, env=os.environ | {"PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0, done.stderr
+    assert "IrisMLP" in done.stdout and "Total params" in done.stdout
+
+
 # ---------------------------------------------------------------- item 9: data faults are the user's, named
 
 

@@ -212,12 +212,26 @@ COLLIDING_NAMES = [
     ("pytorch", "OPTIMIZER"),
     ("pytorch", "KerasAdam"),
     ("pytorch", "print"),
+    ("pytorch", "parameters"),  # torch.nn.Module's own members
+    ("pytorch", "state_dict"),
+    ("pytorch", "zero_grad"),
     ("keras", "keras"),
     ("keras", "json"),
     ("keras", "np"),
     ("keras", "model"),
     ("keras", "inputs"),
+    ("keras", "_x"),  # TensorFlow refuses a model name scope beginning with `_`
 ]
+
+
+def test_the_reserved_module_members_are_torchs_own():
+    """The namer keeps submodules off torch.nn.Module's members; a torch upgrade that adds one fails here."""
+    import torch
+
+    from backends.pytorch.emit import MODULE_ATTRIBUTES
+
+    public = {name for name in (*dir(torch.nn.Module), *vars(torch.nn.Module())) if not name.startswith("_")}
+    assert public <= MODULE_ATTRIBUTES, sorted(public - MODULE_ATTRIBUTES)
 
 
 @pytest.mark.parametrize(("target", "name"), COLLIDING_NAMES, ids=[f"{t}-{n}" for t, n in COLLIDING_NAMES])

@@ -37,6 +37,11 @@ LAYER_CLASSES = template_names("backends.keras", "layers.py")
 RESERVED = {"keras", "np", "model", "inputs"} | LAYER_CLASSES | set(dir(builtins))
 
 
+def keras_model_name(name: str) -> str:
+    """The name Keras is given for the model: TensorFlow refuses a root name scope that begins with `_`."""
+    return f"model{name}" if name.startswith("_") else name
+
+
 def emit_build_model(w: Writer, graph: Graph) -> tuple[list[tuple[str, str, int]], list[str]]:
     """`build_model()`, the functional model; returns the rows of the canonical weight mapping and the layer
     classes of layers.py it uses."""
@@ -70,7 +75,7 @@ def emit_build_model(w: Writer, graph: Graph) -> tuple[list[tuple[str, str, int]
         model_inputs = ", ".join(names[v.name] for v in graph.inputs)
         w.line(
             f"return keras.Model(inputs=[{model_inputs}], outputs={names[graph.output.name]}, "
-            f"name={literal(graph.name)})"
+            f"name={literal(keras_model_name(graph.name))})"
         )
     return mapping, classes
 

@@ -30,7 +30,20 @@ from .training import LOSSES, METRIC_PIECES, METRICS, OPTIMIZERS, SCHEDULE_PIECE
 
 # What a submodule's attribute, a forward variable or the model's class must never be called: torch.nn.Module's
 # own members, and every name the program defines or imports at module level.
-MODULE_ATTRIBUTES = {"forward", "finish", "training", "to", "eval", "train", "cuda", "cpu", "apply", "half", "float"}
+# torch.nn.Module's public members in torch 2.13 (tests/test_pytorch_program.py holds this to torch itself): a
+# submodule named `parameters` would hide the method the optimizer calls. Underscore names never reach here (the
+# namer makes every name public). `finish` is the model's own.
+MODULE_ATTRIBUTES = {
+    *("T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile"),
+    *("cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer"),
+    *("get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia"),
+    *("named_buffers", "named_children", "named_modules", "named_parameters", "parameters"),
+    *("register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook"),
+    *("register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook"),
+    *("register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook"),
+    *("register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory"),
+    *("state_dict", "to", "to_empty", "train", "training", "type", "xpu", "zero_grad", "finish"),
+}
 PROGRAM_NAMES = (
     SHARED_NAMES
     | template_names("backends.pytorch", "template.py")
