@@ -69,10 +69,16 @@ class Int(Kind):
 
     @property
     def label(self) -> str:
-        if self.low == 1 and self.high is None:
+        if self.low is not None and self.high is not None:
+            return f"an integer from {self.low:,} to {self.high:,}"
+        if self.low == 1:
             return "a positive integer"
-        if self.low == 0 and self.high is None:
+        if self.low == 0:
             return "a non-negative integer"
+        if self.low is not None:
+            return f"an integer of at least {self.low:,}"
+        if self.high is not None:
+            return f"an integer of at most {self.high:,}"
         return "an integer"
 
     def convert(self, value, span, where):

@@ -125,7 +125,11 @@ class ForkServer:
 
     def close(self):
         self.process.stdin.close()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ draws its own masks), trained for about five steps on 200 digits, so that the co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -248,10 +249,28 @@ def finish(launch: subprocess.Popen, timeout: float = TIMEOUT) -> tuple[int, str
     try:
         _, stderr = launch.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        launch.kill()
-        _, stderr = launch.communicate()
+        stderr = stop(launch)
         pytest.fail(f"still running after {timeout} s:\n{stderr[-3000:]}")
     return launch.returncode, stderr
+
+
+def stop(launch: subprocess.Popen) -> str:
+    """Kill a launcher and its workers, and return what it wrote to stderr. torchrun starts its workers in
+    sessions of their own, so killing the launcher alone leaves them holding its pipes open."""
+    if launch.poll() is None:
+        with contextlib.suppress(OSError):
+            for pid in worker_pids(launch.pid).values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        launch.kill()
+    try:
+        return launch.communicate(timeout=30)[1] or ""
+    except subprocess.TimeoutExpired:  # a worker we could not see still holds a pipe: stop reading it
+        for stream in (launch.stdout, launch.stderr):
+            if stream:
+                stream.close()
+        launch.wait(timeout=30)
+        return ""
 
 
 def test_two_machines_on_loopback_train_the_weights_of_one_process(digits_npz, tmp_path):
@@ -302,8 +321,7 @@ def test_a_killed_worker_is_named_and_resume_ends_where_an_uninterrupted_run_doe
         assert time.monotonic() - killed < 60
     finally:
         for launch in launches:
-            launch.kill()
-            launch.communicate()
+            stop(launch)
     assert status != 0
     # the survivor's own line, on a line of its own after the progress bar
     assert re.search(r"^worker rank 1 of 2 was lost \(its connection closed\): stopping", stderr, re.M), stderr[-3000:]
@@ -328,7 +346,7 @@ def test_dlc_train_nproc_launches_workers_and_names_a_lost_one(digits_npz, tmp_p
         status, stderr = finish(launch, timeout=90)
         assert time.monotonic() - killed < 60
     finally:
-        launch.kill()
+        stop(launch)
     assert status == 1
     assert "worker 1 was killed by SIGKILL" in stderr
     assert "Traceback" not in stderr

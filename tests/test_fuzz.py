@@ -509,7 +509,11 @@ def test_error_quotes_the_line_it_names(name):
 # integer; no division by zero) are errors with the location of what broke them, never a model, never a hang.
 
 LIMITS = {  # name: (text, what the error says, the text its span covers)
-    "repeat_100001": (model("repeat 100001 { Dense(1) }"), "repeat count", "100001"),
+    "repeat_100001": (
+        model("repeat 100001 { Dense(1) }"),
+        "repeat count must be an integer from 0 to 100,000",
+        "100001",
+    ),
     "repeat_100000000": (NASTY["repeat_100000000"], "repeat count", "100000000"),
     "repeat_huge_int": (NASTY["huge_int_repeat"], "out of range", BIG),
     "repeat_passes": (NASTY["repeat_100000_nested_empty"], "more than 1,000,000 passes", "repeat 100000 { }"),

@@ -56,6 +56,9 @@ def test_resume_from_a_broken_checkpoint_says_which_file(program, module, tmp_pa
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / CHECKPOINTS[target]).write_bytes(b"not a checkpoint")
     refused(module, ["--out", tmp_path / "run", "--resume"], "does not load", CHECKPOINTS[target])
+    with pytest.raises(SystemExit) as stopped:
+        module.main(["--out", str(tmp_path / "run"), "--resume"])
+    assert "not found" not in str(stopped.value.code)  # Keras' own word for a file that is there
 
 
 def test_unreadable_or_nan_weights_are_refused_with_their_name(module, tmp_path):
@@ -74,6 +77,14 @@ def test_weights_of_another_model_are_refused_with_their_name(module, tmp_path):
     other = tmp_path / "other_model.safetensors"
     save_file(initial_weights(load_model(IRIS), 0) | {"extra.kernel": np.zeros((2, 2), np.float32)}, str(other))
     refused(module, ["--out", tmp_path / "run", "--weights", other], "other_model.safetensors", "do not fit")
+
+
+def test_data_for_a_packaged_dataset_is_refused(tmp_path):
+    """`--data` replaces a csv or npz source's file; given to a dataset("digits") spec it was ignored silently."""
+    path = tmp_path / "digits.py"
+    path.write_text(emit_program(load_model(ROOT / "examples/digits_mlp.dl"), "pytorch"))
+    module = load_program(path, "digits_data")
+    refused(module, ["--out", tmp_path / "run", "--data", "mine.csv"], "--data mine.csv", "dataset('digits')")
 
 
 def test_out_naming_a_file_is_refused(module, tmp_path):

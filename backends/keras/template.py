@@ -110,6 +110,8 @@ class KerasTrainer:
 
     def restore(self, path):
         """Model, optimizer and Dropout's random streams from a checkpoint file; the loop's state."""
+        if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a file that is there
+            raise ValueError("not a .keras archive (a zip file): damaged, or not written by this program")
         loaded = keras.models.load_model(path)  # safe mode: weights and optimizer state, no code
         if layout(loaded) != layout(self.model):  # Keras loads any model's archive, and would train that model
             raise ValueError(f"it holds model '{loaded.name}' with other layers or shapes, not this program's")

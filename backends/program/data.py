@@ -24,6 +24,8 @@ from compiler.datafiles import (
 def load_data(source, path=None):
     """Features (one float array per sample, flattened) and targets from the spec's data `source`."""
     if source["kind"] == "dataset":
+        if path is not None:  # trained on the package's data instead, the user would never know
+            raise DataFileError(f"--data {path}: the spec trains on dataset('{source['name']}'), not on a file")
         from sklearn import datasets
 
         bunch = getattr(datasets, f"load_{source['name']}")()
