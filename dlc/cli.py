@@ -14,7 +14,7 @@ from compiler import __version__
 from compiler.errors import DlError, clip, every_error
 from compiler.errors import as_json as diagnostic_json
 from compiler.files import check_output, write_atomically
-from compiler.memory import ensure_fits
+from compiler.memory import ensure_exportable, ensure_fits
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -107,6 +107,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     graph = load_checked(args)
     ensure_fits(graph, "train")
+    if args.export:
+        ensure_exportable(graph)  # before the training, not after it
     from backends.program.loader import train
 
     out = Path(args.out) if args.out else Path("runs") / graph.name

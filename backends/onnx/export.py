@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from google.protobuf.message import EncodeError
 from onnx import TensorProto, helper
 
 from compiler import __version__ as source_version
 from compiler.errors import DlError
 from compiler.files import write_atomically
 from compiler.ir import Graph
+from compiler.memory import ONNX_LIMIT, ensure_exportable, show_bytes
 from compiler.weights import check_weights
 
 from ..spine import DTYPES, LAST
@@ -33,9 +35,10 @@ def export_model(graph: Graph, weights: Mapping[str, np.ndarray], opset: int = D
     Inputs keep the .dl names and channels-last shapes, with a dynamic `batch` dimension and a named
     dimension per `?`. The output is the model's inference output (probabilities after a softmax, dropout
     off, BatchNormalization on its moving statistics), always float32: weights are float32 in v1, so
-    f16/f64 inputs are cast to float32 at the edge. Raises DlError for weights that do not fit the model
-    or an opset this onnx cannot write.
+    f16/f64 inputs are cast to float32 at the edge. Raises DlError for weights that do not fit the model,
+    more weights than one ONNX file holds (before anything is built), or an opset this onnx cannot write.
     """
+    ensure_exportable(graph)  # `dlc export` and `verify` check it first; `train --export` and callers here
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
         raise DlError(f"the ONNX opset must be an integer from {MIN_OPSET} to {newest}, got {opset!r}")
@@ -108,4 +111,11 @@ def model_metadata(graph: Graph) -> dict[str, str]:
 
 def save(model: onnx.ModelProto, path: str | Path) -> None:
     """Write `model` to `path` through a temporary file and one rename; a DlError (one line) when it cannot."""
-    write_atomically(Path(path), model.SerializeToString(), "the ONNX model")
+    try:
+        data = model.SerializeToString()
+    except EncodeError:  # weights just under the limit, with the graph around them over it (export_model checks)
+        raise DlError(
+            f"{path}: cannot write the ONNX model: an ONNX file holds its weights inside one protobuf, which is "
+            f"limited to {show_bytes(ONNX_LIMIT)}, and this model's is larger"
+        ) from None
+    write_atomically(Path(path), data, "the ONNX model")
