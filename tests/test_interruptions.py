@@ -104,10 +104,15 @@ def test_ctrl_c_during_a_save_finishes_it_then_stops(target, tmp_path, monkeypat
             signal.raise_signal(signal.SIGINT)
         return original(*args, **kwargs)
 
-    with monkeypatch.context() as patched:
-        patched.setattr(owner, "save", interrupted_midway)
-        with pytest.raises(KeyboardInterrupt):
-            module.main(["--out", str(out), "--epochs", "4", "--resume"])
+    # Python's own Ctrl-C handling, as from a terminal: a suite started in the background ignores SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(owner, "save", interrupted_midway)
+            with pytest.raises(KeyboardInterrupt):
+                module.main(["--out", str(out), "--epochs", "4", "--resume"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert [p.name for p in out.iterdir() if "partial" in p.name] == []
     capsys.readouterr()
     module.main(["--out", str(out), "--epochs", "4", "--resume"])
