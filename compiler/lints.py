@@ -6,7 +6,7 @@ failing it. A warning never changes what the backends compute.
 
 from __future__ import annotations
 
-from .errors import DlError
+from .errors import DlError, clip
 from .ir import Graph, Node
 from .training import CROSS_ENTROPIES
 
@@ -36,7 +36,11 @@ class DlWarning(DlError):
 
 def lint(graph: Graph) -> list[DlWarning]:
     """Every warning for `graph`, in source order."""
-    found = [*_raw_outputs_into_a_probability_loss(graph), *_biases_a_batch_normalization_cancels(graph)]
+    found = [
+        *_raw_outputs_into_a_probability_loss(graph),
+        *_biases_a_batch_normalization_cancels(graph),
+        *_regression_on_named_classes(graph),
+    ]
     return sorted(found, key=lambda w: (w.span.line, w.span.column) if w.span else (0, 0))
 
 
@@ -60,6 +64,24 @@ def _raw_outputs_into_a_probability_loss(graph: Graph) -> list[DlWarning]:
             "gives raw values (negative or above one)",
             node.span,
             f"set from_logits=true on the loss, or end with activation={activation}",
+        )
+    ]
+
+
+def _regression_on_named_classes(graph: Graph) -> list[DlWarning]:
+    """A regression loss on targets the source names as classes: they are fitted as the numbers 0, 1, 2, ...,
+    as if the classes were ordered and evenly spaced."""
+    loss, data = graph.training.loss, graph.training.settings.data
+    if loss is None or loss.name in CROSS_ENTROPIES or data is None or not data.class_names:
+        return []
+    shown = ", ".join(clip(name, 40) for name in data.class_names[:3]) + (", ..." if len(data.class_names) > 3 else "")
+    return [
+        DlWarning(
+            f"{loss.name} fits the targets as numbers, but they are {len(data.class_names)} classes ({shown}), "
+            f"read as the class ids 0 to {len(data.class_names) - 1}",
+            data.span,
+            f"for classes, use sparse_categorical_crossentropy with {len(data.class_names)} outputs and "
+            "activation=softmax",
         )
     ]
 

@@ -135,3 +135,26 @@ def test_commands_that_load_a_model_show_its_warnings(tmp_path, capsys):
     spec.write_text(CLASSIFIER.format(last="Dense(3)", loss="sparse_categorical_crossentropy"))
     assert main(["compile", str(spec), "--target", "pytorch", "-o", str(tmp_path / "m.py")]) == 0
     assert "warning: sparse_categorical_crossentropy reads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("loss", "last", "data", "warned"),
+    [
+        ("mse", "Dense(1)", 'dataset("iris")', True),  # 3 named classes, fitted as 0, 1 and 2
+        ("huber", "Dense(1)", 'dataset("iris")', True),
+        ("sparse_categorical_crossentropy", "Dense(3, activation=softmax)", 'dataset("iris")', False),
+        ("mse", "Dense(1)", 'npz("values.npz", x="x", y="y")', False),  # the values are numbers
+    ],
+)
+def test_a_regression_loss_on_named_classes_is_warned_at_the_data(tmp_path, loss, last, data, warned):
+    import numpy as np
+
+    np.savez(tmp_path / "values.npz", x=np.ones((4, 4), np.float32), y=np.arange(4, dtype=np.float32))
+    text = CLASSIFIER.format(last=last, loss=loss).replace(
+        "optimizer Adam()", f"optimizer Adam()\n  train {{ data = {data} }}"
+    )
+    (graph,) = load_text(text, str(tmp_path / "m.dl"))
+    found = [w for w in lint(graph) if "fits the targets as numbers" in w.message]
+    assert bool(found) == warned, [w.message for w in lint(graph)]
+    if warned:
+        assert found[0].span.line == 9 and "sparse_categorical_crossentropy" in found[0].hint
