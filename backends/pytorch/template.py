@@ -164,7 +164,15 @@ class TorchTrainer:
 
 
 def main(argv=None):
-    return run_training(argv, TorchTrainer, SETTINGS)
+    final = run_training(argv, TorchTrainer, SETTINGS)
+    if __name__ == "__main__" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # The process group is destroyed (Workers.leave), yet gloo's threads may still hold work whose tensors
+        # the interpreter's teardown frees without the GIL: now and then a worker of a run that ended well
+        # aborted there ("terminate called without an active exception"). Every file is written: end here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return final
 
 
 # ---------------------------------------------------------------- workers
