@@ -25,9 +25,12 @@ from .program.loader import import_program
 KERAS_SUFFIX = ".weights.h5"  # Keras 3 refuses any other name for save_weights/load_weights
 
 
-def to_framework(graph: Graph, tensors: Mapping[str, np.ndarray], framework: str, output: Path) -> None:
-    """Write canonical `tensors` as `framework`'s own weight file for `graph`."""
-    check_weights(graph, tensors)
+def to_framework(
+    graph: Graph, tensors: Mapping[str, np.ndarray], framework: str, output: Path, source: Path | None = None
+) -> None:
+    """Write canonical `tensors` (read from the file `source`, named when they do not fit) as `framework`'s own
+    weight file for `graph`."""
+    check_weights(graph, tensors, source)
     if framework == "keras":
         require_keras_name(output)
     what = "Keras weights" if framework == "keras" else "PyTorch weights"

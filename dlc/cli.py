@@ -235,7 +235,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from compiler.frontend import load_model
-    from compiler.weights import check_weights, load_safetensors, save_safetensors
+    from compiler.weights import load_safetensors, save_safetensors
 
     source, output = Path(args.weights), Path(args.output)
     if args.to:
@@ -243,10 +243,9 @@ def run_convert(args: argparse.Namespace) -> int:
         spec = args.spec or _spec_named_by(metadata, source)
         named_model = metadata.get("model") if str(metadata.get("model")).isidentifier() else None
         graph = load_model(spec, args.model or named_model)
-        check_weights(graph, tensors, source)
         from backends.convert import to_framework
 
-        to_framework(graph, tensors, args.to, output)
+        to_framework(graph, tensors, args.to, output, source)
     else:
         if args.spec is None:
             raise DlError(f"converting from {args.from_framework} needs the model's spec: add --spec FILE.dl")
