@@ -116,10 +116,9 @@ def test_options_out_of_range_are_refused_before_training(module, tmp_path, opti
     assert not (tmp_path / "run").exists()
 
 
-def test_ctrl_c_ends_with_one_line_and_status_130(program, tmp_path):
-    """Run as a script, as a user runs it: Python's own handling would print a KeyboardInterrupt traceback."""
-    target, path = program
-    out = tmp_path / "run"
+def interrupted(path, out, when) -> tuple[int, str]:
+    """(exit status, stderr) of the program at `path` run as a user runs it, training into `out` for a long
+    while, sent SIGINT once `when()` returns."""
     process = subprocess.Popen(
         [sys.executable, str(path), "--out", str(out), "--epochs", "1000"],
         stdout=subprocess.DEVNULL,
@@ -129,15 +128,27 @@ def test_ctrl_c_ends_with_one_line_and_status_130(program, tmp_path):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (out / CHECKPOINTS[target]).exists() and time.monotonic() < deadline:  # into the epochs
-            time.sleep(0.05)
+        when()
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=60)
     finally:
         process.kill()
         process.wait(timeout=60)
-    assert process.returncode == 130, errors
+    return process.returncode, errors
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130(program, tmp_path):
+    """Run as a script, as a user runs it: Python's own handling would print a KeyboardInterrupt traceback."""
+    target, path = program
+    out = tmp_path / "run"
+
+    def into_the_epochs():
+        deadline = time.monotonic() + 120
+        while not (out / CHECKPOINTS[target]).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    status, errors = interrupted(path, out, into_the_epochs)
+    assert status == 130, errors
     assert "Traceback" not in errors
     assert "interrupted" in errors
 
@@ -148,21 +159,9 @@ def test_ctrl_c_while_the_frameworks_load_ends_quietly(program, tmp_path):
     Unix tool, by the signal, with nothing written."""
     _, path = program
     out = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, str(path), "--out", str(out), "--epochs", "1000"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        time.sleep(0.5)  # past Python's own start (~50 ms), well inside the frameworks' imports (1.5 s and more)
-        process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=60)
-    finally:
-        process.kill()
-        process.wait(timeout=60)
-    assert process.returncode == -signal.SIGINT, errors
+    # past Python's own start (~50 ms), well inside the frameworks' imports (1.5 s and more)
+    status, errors = interrupted(path, out, lambda: time.sleep(0.5))
+    assert status == -signal.SIGINT, errors
     assert errors == ""
     assert not out.exists()
 
